@@ -1,0 +1,79 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes shared by every layer. The web package maps each to one HTTP status.
+const (
+	EINVALID      = "invalid"
+	ENOTFOUND     = "not_found"
+	ECONFLICT     = "conflict"
+	ELIMIT        = "limit"
+	EUNAUTHORIZED = "unauthorized"
+	EINTERNAL     = "internal"
+)
+
+// Error is the application error: a machine-readable code, a message meant for
+// the user, and optionally the input field it is about.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an EINVALID *Error about one input field.
+func FieldErrorf(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the *Error inside err, EINTERNAL for any other
+// error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the user-facing message of err. Internal errors are
+// never shown to users: their message is "Internal error".
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	default:
+		return "Internal error"
+	}
+}
+
+// ErrorField returns the input field err is about, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// WriteKeyLen is the length of a source's write key.
+const WriteKeyLen = 32
+
+// Source is where events come from: an application's write key.
+type Source struct {
+	ID        string
+	Name      string
+	WriteKey  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Validate checks a source before it is stored.
+func (s *Source) Validate() error {
+	s.Name = strings.TrimSpace(s.Name)
+	switch {
+	case s.Name == "":
+		return FieldErrorf("name", "Name is required.")
+	case utf8.RuneCountInString(s.Name) > 100:
+		return FieldErrorf("name", "Name must be at most 100 characters.")
+	}
+	return nil
+}
+
+// newWriteKey returns a random write key. Write keys travel as HTTP Basic user
+// names, so they use only URL-safe characters and never contain ':'.
+func newWriteKey() string { return randomToken(24) }
+
+// CreateSource creates a source with a new write key. Returns EINVALID for a bad name.
+func (db *DB) CreateSource(ctx context.Context, s *Source) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	now := db.Now()
+	s.ID, s.WriteKey, s.CreatedAt, s.UpdatedAt = NewID("src"), newWriteKey(), now, now
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO sources (id, name, write_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		s.ID, s.Name, s.WriteKey, ms(now), ms(now)); err != nil {
+		return fmt.Errorf("create source: %w", err)
+	}
+	return nil
+}
+
+const sourceColumns = `id, name, write_key, created_at, updated_at`
+
+func scanSource(s scanner) (*Source, error) {
+	var src Source
+	var created, updated int64
+	if err := s.Scan(&src.ID, &src.Name, &src.WriteKey, &created, &updated); err != nil {
+		return nil, err
+	}
+	src.CreatedAt, src.UpdatedAt = fromMS(created), fromMS(updated)
+	return &src, nil
+}
+
+// SourceByID returns a source. Returns ENOTFOUND when it does not exist.
+func (db *DB) SourceByID(ctx context.Context, id string) (*Source, error) {
+	return db.sourceWhere(ctx, "id = ?", id)
+}
+
+// SourceByWriteKey returns the source with this write key. Returns
+// EUNAUTHORIZED when no source has it.
+func (db *DB) SourceByWriteKey(ctx context.Context, key string) (*Source, error) {
+	s, err := db.sourceWhere(ctx, "write_key = ?", key)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(EUNAUTHORIZED, "Unknown write key.")
+	}
+	return s, err
+}
+
+func (db *DB) sourceWhere(ctx context.Context, where string, arg any) (*Source, error) {
+	s, err := scanSource(db.read.QueryRowContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE `+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Errorf(ENOTFOUND, "Source not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get source: %w", err)
+	}
+	return s, nil
+}
+
+// ListSources returns one page of sources, newest first, and the cursor of
+// the next page ("" on the last).
+func (db *DB) ListSources(ctx context.Context, p Page) ([]*Source, string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE id < ? ORDER BY id DESC LIMIT ?`,
+		p.before(), p.Limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list sources: %w", err)
+	}
+	defer rows.Close()
+	var ss []*Source
+	for rows.Next() {
+		s, err := scanSource(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list sources: %w", err)
+		}
+		ss = append(ss, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list sources: %w", err)
+	}
+	ss, cursor := next(ss, p.Limit, func(s *Source) string { return s.ID })
+	return ss, cursor, nil
+}
+
+// RenameSource changes a source's name. Returns EINVALID or ENOTFOUND.
+func (db *DB) RenameSource(ctx context.Context, id, name string) (*Source, error) {
+	s := &Source{Name: name}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return db.updateSource(ctx, id, `name = ?`, s.Name)
+}
+
+// RotateWriteKey gives a source a new write key; the old one stops working at
+// once. Returns ENOTFOUND.
+func (db *DB) RotateWriteKey(ctx context.Context, id string) (*Source, error) {
+	return db.updateSource(ctx, id, `write_key = ?`, newWriteKey())
+}
+
+func (db *DB) updateSource(ctx context.Context, id, set string, arg any) (*Source, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE sources SET `+set+`, updated_at = ? WHERE id = ?`, arg, ms(db.Now()), id)
+	if err != nil {
+		return nil, fmt.Errorf("update source: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, Errorf(ENOTFOUND, "Source not found.")
+	}
+	return db.SourceByID(ctx, id)
+}
+
+// DeleteSource deletes a source and its stored events. Returns ENOTFOUND.
+func (db *DB) DeleteSource(ctx context.Context, id string) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM sources WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete source: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Errorf(ENOTFOUND, "Source not found.")
+	}
+	return nil
+}
