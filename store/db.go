@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -43,6 +44,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 func openWith(ctx context.Context, dbPath string, fsys fs.FS, dir string) (*DB, error) {
+	// SQLite gives the -wal and -shm files the database file's mode, so making
+	// it 0600 first keeps every file of the database private.
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open db: %w", err)
+	}
+	f.Close()
 	write, err := sql.Open("sqlite3", dsn(dbPath, false))
 	if err != nil {
 		return nil, fmt.Errorf("open db: %w", err)

@@ -154,3 +154,12 @@ func (db *DB) DeleteSource(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// CountSources returns the number of sources.
+func (db *DB) CountSources(ctx context.Context) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM sources`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count sources: %w", err)
+	}
+	return n, nil
+}

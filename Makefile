@@ -1,0 +1,66 @@
+# s3relay: `make run` serves everything on an embedded SQLite database;
+# `make test` installs and starts what the tests need, then runs them all.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/s3relay
+TEMPL    := $(GO) tool templ
+VENDOR   := static/vendor
+# Generated files that are committed and must match their sources (make check).
+GENERATED := views $(VENDOR) package-lock.json
+
+.PHONY: run build generate assets test test-deps fuzz bench lint check clean
+
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/s3relay
+
+generate: assets
+	$(TEMPL) generate -path views
+
+# Third-party front-end files come from npm at the versions pinned in
+# package-lock.json; the copies in static/vendor are committed so that a plain
+# `go build` works without Node.js.
+assets: node_modules/.package-lock.json
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico.min.css
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+test-deps:
+	.ci/testdeps
+
+# Fuzz targets run briefly on every `make test`; run longer by hand with
+# FUZZTIME=5m make fuzz.
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$(grep -h '^func Fuzz' $$pkg/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "fuzz $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+test: test-deps
+	$(GO) test -count=1 -timeout 12m ./...
+	$(MAKE) fuzz
+
+bench: test-deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@for f in $$(git ls-files '*.templ'); do $(TEMPL) fmt -stdout $$f | cmp -s - $$f || { echo "templ fmt needed: $$f"; exit 1; }; done
+
+check: lint generate
+	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED)); if [ -n "$$untracked" ]; then echo "generated files not committed:"; echo "$$untracked"; exit 1; fi
+
+clean:
+	rm -rf bin node_modules coverage.out

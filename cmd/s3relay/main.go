@@ -1,0 +1,313 @@
+// Command s3relay collects analytics events and delivers them into S3.
+//
+// This file is the only place that wires the parts together: flags and
+// environment become a Config, Main opens the database and runs the server.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/s3relay/s3relay/store"
+	"github.com/s3relay/s3relay/web"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	var ue *usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "s3relay: %s\n", ue.msg)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "s3relay: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: s3relay <command> [flags]
+
+commands:
+  serve                      serve the dashboard and the APIs, and deliver events
+  token create --name NAME   print a new management API token (shown once)
+  user add --email EMAIL     create a dashboard user; the password is read from stdin
+  version                    print the version
+
+Run "s3relay <command> -h" for a command's flags.`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return &usageError{"missing command"}
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(ctx, rest, stderr)
+	case "token":
+		if len(rest) == 0 || rest[0] != "create" {
+			return &usageError{`unknown token command: want "s3relay token create --name NAME"`}
+		}
+		return runTokenCreate(ctx, rest[1:], stdout, stderr)
+	case "user":
+		if len(rest) == 0 || rest[0] != "add" {
+			return &usageError{`unknown user command: want "s3relay user add --email EMAIL"`}
+		}
+		return runUserAdd(ctx, rest[1:], stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "s3relay", buildVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintln(stderr, usage)
+		return &usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// env returns the environment variable's value, or def when it is unset.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// newFlagSet returns a flag set that reports mistakes as usage errors.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("s3relay "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// Config is the configuration of "s3relay serve".
+type Config struct {
+	Addr          string
+	DataDir       string
+	BaseURL       string
+	AdminEmail    string
+	AdminPassword string
+}
+
+// Main is a running s3relay: its database and HTTP server.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+	DB     *store.DB
+	HTTP   *web.Server
+}
+
+// Open creates the data dir when needed and opens the database and keys.
+func (m *Main) Open(ctx context.Context) error {
+	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	keys, err := store.LoadKeys(m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	m.DB, err = store.Open(ctx, filepath.Join(m.Config.DataDir, "s3relay.db"))
+	if err != nil {
+		return err
+	}
+	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion()}, m.DB, keys, m.Log)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	return m.HTTP.Prepare(ctx, m.Config.AdminEmail, m.Config.AdminPassword)
+}
+
+// Run serves until ctx is cancelled; the HTTP server stops first, in-flight
+// requests finishing, before Close closes the database.
+func (m *Main) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.Log.Info("s3relay serving", "version", buildVersion(), "addr", ln.Addr().String(),
+		"url", web.BaseURLFromAddr(ln.Addr().String()), "data_dir", m.Config.DataDir)
+	return m.HTTP.Run(ctx, ln)
+}
+
+// Close releases what Open acquired.
+func (m *Main) Close() error {
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var cfg Config
+	fs.StringVar(&cfg.Addr, "addr", env("S3RELAY_ADDR", "127.0.0.1:8080"), "listen address (env S3RELAY_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	fs.StringVar(&cfg.BaseURL, "base-url", env("S3RELAY_BASE_URL", ""), "external URL of the dashboard (env S3RELAY_BASE_URL; default derived from --addr)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return &usageError{fmt.Sprintf("--addr %q: want host:port", cfg.Addr)}
+	}
+	cfg.AdminEmail, cfg.AdminPassword = os.Getenv("S3RELAY_ADMIN_EMAIL"), os.Getenv("S3RELAY_ADMIN_PASSWORD")
+	m := &Main{Config: cfg, Log: slog.New(slog.NewTextHandler(stderr, nil))}
+	defer m.Close()
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	m.Log.Info("s3relay stopped")
+	return m.Close()
+}
+
+// openDB opens the database of a data dir for the CLI's one-off commands,
+// which may run while a server uses the same data dir.
+func openDB(ctx context.Context, dataDir string) (*store.DB, error) {
+	if _, err := os.Stat(dataDir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("create data dir: %w", err)
+			}
+		} else {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	if _, err := store.LoadKeys(dataDir); err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, filepath.Join(dataDir, "s3relay.db"))
+}
+
+func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token create", stderr)
+	name := fs.String("name", "", "name of the token, e.g. terraform (required)")
+	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return &usageError{"--name is required"}
+	}
+	db, err := openDB(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, secret, err := db.CreateToken(ctx, *name)
+	if err != nil {
+		return userFacing(err)
+	}
+	fmt.Fprintln(stdout, secret)
+	return db.Close()
+}
+
+func runUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user add", stderr)
+	email := fs.String("email", "", "email of the new user (required)")
+	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		return &usageError{"--email is required"}
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	if err := store.ValidateCredentials(strings.TrimSpace(*email), password); err != nil {
+		return &usageError{store.ErrorMessage(err)}
+	}
+	db, err := openDB(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := db.CreateUser(ctx, *email, password)
+	if err != nil {
+		return userFacing(err)
+	}
+	fmt.Fprintf(stdout, "created user %s\n", u.Email)
+	return db.Close()
+}
+
+// readPassword reads one line from stdin, without echo when it is a terminal.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", &usageError{"no password on stdin"}
+	}
+	return line, nil
+}
+
+// userFacing turns a store error into the one-line message the CLI prints.
+func userFacing(err error) error {
+	if store.ErrorCode(err) == store.EINTERNAL {
+		return err
+	}
+	return errors.New(store.ErrorMessage(err))
+}

@@ -1,0 +1,52 @@
+// s3relay dashboard behaviour. Every page works without this file; it adds
+// copy buttons, confirmations and the CSRF header for htmx requests.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+
+  document.addEventListener("htmx:configRequest", function (ev) {
+    ev.detail.headers["X-CSRF-Token"] = csrfToken();
+  });
+
+  // Copy buttons: <button data-copy="#element-id">. The text is read from the
+  // element's value (inputs, textareas) or its text content.
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-copy]");
+    if (!btn) return;
+    var el = document.querySelector(btn.getAttribute("data-copy"));
+    if (!el) return;
+    var text = "value" in el && el.tagName !== "BUTTON" ? el.value : el.textContent;
+    var done = function () {
+      var label = btn.textContent;
+      btn.textContent = "Copied";
+      btn.setAttribute("aria-live", "polite");
+      setTimeout(function () { btn.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+    } else {
+      // Plain-HTTP dashboards have no Clipboard API: fall back to a selection copy.
+      var ta = document.createElement("textarea");
+      ta.value = text;
+      ta.setAttribute("readonly", "");
+      ta.style.position = "fixed";
+      ta.style.opacity = "0";
+      document.body.appendChild(ta);
+      ta.select();
+      document.execCommand("copy");
+      document.body.removeChild(ta);
+      done();
+    }
+  });
+
+  // Forms with data-confirm ask before they submit (deletes, revokes).
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var msg = form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) ev.preventDefault();
+  });
+})();

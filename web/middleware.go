@@ -1,0 +1,148 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/s3relay/s3relay/store"
+)
+
+const (
+	userCtxKey  = "user"
+	tokenCtxKey = "token"
+)
+
+// contentSecurityPolicy allows only the dashboard's own scripts and styles.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response carries.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if s.secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
+
+// observe logs every request with log/slog and records it in the metrics.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			// Let the error handler write the response now, so the status is known.
+			c.Error(err)
+		}
+		status := c.Response().Status
+		d := time.Since(start)
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.httpRequests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(d.Seconds())
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" || strings.HasPrefix(route, "/static") {
+			return nil
+		}
+		s.log.Info("request",
+			"method", c.Request().Method,
+			"path", c.Request().URL.Path,
+			"status", status,
+			"duration_ms", d.Milliseconds(),
+			"bytes", c.Response().Size,
+			"remote", remoteIP(c.Request()),
+		)
+		return nil
+	}
+}
+
+// noStore keeps dashboard pages, which carry per-user data, out of caches.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// requireUser lets signed-in users through. Others are sent to sign in (or to
+// set up s3relay when no user exists yet), and come back afterwards.
+func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u, err := s.sessionUser(c.Request().Context(), c.Request())
+		if err != nil {
+			return err
+		}
+		if u != nil {
+			c.Set(userCtxKey, u)
+			return next(c)
+		}
+		target := "/login"
+		if need, err := s.needsSetup(c); err != nil {
+			return err
+		} else if need {
+			target = "/setup"
+		} else if c.Request().Method == http.MethodGet && c.Request().URL.RequestURI() != "/" {
+			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+		}
+		if c.Request().Header.Get("HX-Request") == "true" {
+			c.Response().Header().Set("HX-Redirect", target)
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		return c.Redirect(http.StatusSeeOther, target)
+	}
+}
+
+// requireToken lets requests with a live management API token through.
+func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		secret, ok := bearer(c.Request())
+		if !ok {
+			return store.Errorf(store.EUNAUTHORIZED, "Missing API token: send Authorization: Bearer <token>.")
+		}
+		t, err := s.db.TokenBySecret(c.Request().Context(), secret)
+		if err != nil {
+			return err
+		}
+		c.Set(tokenCtxKey, t)
+		return next(c)
+	}
+}
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// remoteIP is the address of the connection's peer. Proxies' headers are not
+// trusted: s3relay does not know which proxies are in front of it.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// currentUser is the signed-in user of a request behind requireUser.
+func currentUser(c echo.Context) *store.User {
+	u, _ := c.Get(userCtxKey).(*store.User)
+	return u
+}
