@@ -1,0 +1,115 @@
+// Package format turns events into the bytes and object keys of s3relay's
+// S3 files: the csv/txt, jsonl and json (Outpost-style) encoders and the key
+// layouts of a mapping. Everything here is a pure function of its inputs;
+// nothing touches the network, the clock or the database.
+//
+// A [Spec] mirrors one mapping (plus the destination's path prefix).
+// [Compile] validates it once and returns a [Format] that is safe for
+// concurrent use: [Format.NewEncoder] streams one file row by row,
+// [Format.Key] names a file, and [Format.Object] builds the one-object-per-event
+// output of the json format.
+//
+// # Events
+//
+// Events are JSON objects decoded by encoding/json, with or without
+// UseNumber: maps are map[string]any, arrays []any, numbers float64 or
+// json.Number. A json.Number is written with its own text, so
+// 9007199254740993 and 0.10 stay exactly as they arrived; a float64 is
+// written the way JavaScript's String(number) and JSON.stringify write it
+// (shortest round-trip digits, exponent form below 1e-6 and from 1e21 on),
+// which is what Segment's Node.js code produces. Objects and arrays are
+// written as compact JSON with keys in sorted order (a Go map keeps no
+// insertion order, unlike JavaScript), without HTML escaping.
+//
+// # Column values
+//
+// A [Column] value is either a path or a JMESPath expression
+// (github.com/jmespath-community/go-jmespath, the JMESPath Community
+// edition, a maintained superset of the original specification):
+//
+//   - A path starts with "$": "$" is the whole event, ".name" selects a key
+//     (any characters but '.', '[', ']', quotes and white space),
+//     "['a b']" or "[\"a b\"]" selects any key, "[0]" or "[-1]" an array
+//     element. A missing key or a type mismatch yields null.
+//   - Anything else, and a "$" value that is not a plain path, is JMESPath
+//     ("$" is the root there). Expressions made only of field selections,
+//     indexes, "||", "&&", "!" and structural functions such as not_null run
+//     on the event as decoded, keeping exact numbers; expressions with
+//     comparisons, arithmetic or numeric functions run on a copy whose
+//     numbers are float64, as JMESPath requires, so such results print like
+//     JavaScript numbers. A runtime error (a function applied to the wrong
+//     type, say) yields null for that cell rather than failing the file.
+//
+// Transforms apply to a cell's text: "sha256" writes the lowercase hex
+// SHA-256 of it and leaves an empty cell empty (as Segment's columns_to_hash
+// does), "normalize" lowercases and trims it.
+//
+// # Facts this package reproduces
+//
+// Segment "AWS S3 (Actions)", action syncToS3 (segmentio/action-destinations,
+// packages/destination-actions/src/destinations/s3/syncToS3):
+//
+//   - Default columns: event_name $.event, event_type $.type, user_id
+//     $.userId, anonymous_id $.anonymousId, email = $.traits.email if it
+//     exists else $.context.traits.email, properties $.properties, traits =
+//     $.traits if it exists else $.context.traits, context $.context,
+//     timestamp $.timestamp, message_id $.messageId, integrations
+//     $.integrations, audience_name $.context.personas.computation_key,
+//     audience_id $.context.personas.computation_id, audience_space_id
+//     $.context.personas.space_id. Segment's "@if exists" means "neither
+//     undefined nor null", which is JMESPath's not_null, so [DefaultColumns]
+//     uses not_null (not "||", which would also skip "" and {}).
+//   - Columns whose mapping is blank are left out. The header row is the
+//     column names joined by the delimiter, unquoted; Segment strips the
+//     delimiter from a name, s3relay rejects such names instead.
+//   - Every cell is double-quoted with inner quotes doubled; null and missing
+//     values are "" (an empty quoted cell); objects and arrays are JSON; other
+//     values are String(value).
+//   - The header ends with "\n"; rows are joined by "\n"; the last row has no
+//     newline. The delimiter is one of "," "|" "tab" ";" ":".
+//   - After the columns come the audience action column (the value of
+//     properties-or-traits [context.personas.computation_key], properties
+//     chosen when it is not null) and the batch size column (the number of
+//     rows in the file), each only when its name is set; defaults
+//     "audience_action" and "batch_size".
+//   - File extension csv or txt; Content-Type text/csv for csv, text/plain
+//     otherwise; no compression.
+//   - Key: folder (with "/" appended when missing) + filename prefix + "_" +
+//     new Date().toISOString() with ':' and '.' replaced by '-' + "." + ext;
+//     without a prefix just the time; a prefix already ending in ".ext" gets
+//     the time inserted before the extension. Keys over 1,024 UTF-8 bytes are
+//     rejected. s3relay adds "_" and a 12-hex-digit suffix derived from the
+//     file id after the time, so two files of one mapping sealed in the same
+//     millisecond get different keys.
+//
+// Segment classic "Amazon S3" destination (segment-docs, amazon-s3): files
+// are gzipped, newline-separated JSON of the full calls, named
+// segment-logs/{source-id}/{received-day}/filename.gz, where received-day is
+// the Unix time in milliseconds of the UTC midnight of the day the API
+// received the calls (folders such as 1432684800000); a custom path prefix
+// goes before segment-logs/; the objects carry Content-Type text/plain and
+// Content-Encoding gzip. The docs do not name the file itself; s3relay uses
+// "<seal time in Unix ms>_<suffix>.<ext>".
+//
+// Astronomer's S3 emitter (astronomerio/emitter-s3): records are
+// JSON.stringify'd and interspersed with "\n", so the last line has no
+// newline; a leading "/" of the path is trimmed. The jsonl encoder follows
+// both seeds: one compact event per line, lines joined by "\n", no trailing
+// newline.
+//
+// Hookdeck Outpost aws_s3 destination (hookdeck/outpost,
+// internal/destregistry/providers/destawss3): the body is the event's data
+// with Content-Type application/json; the S3 user metadata is
+// "timestamp" (Unix seconds of the delivery), "event-id", "topic", then the
+// event's own metadata, which wins on a clash; the key is a JMESPath
+// key_template evaluated over {"data", "metadata", "time"} where time has
+// year, month, day, hour, minute, second (zero-padded strings), date
+// (2006-01-02), datetime (2006-01-02T15:04:05), unix, rfc3339 and
+// rfc3339_nano of the event time in UTC; the default template is the one in
+// [DefaultObjectKeyTemplate]; a null or empty result is an error.
+//
+// S3 (AWS documentation): keys are at most 1,024 bytes of UTF-8; user
+// metadata travels as x-amz-meta-* headers, names come back lowercased, the
+// keys and values together may use at most 2 KB, and values outside
+// printable US-ASCII are RFC 2047 encoded.
+package format

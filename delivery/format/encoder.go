@@ -1,0 +1,202 @@
+package format
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Encoder writes one csv, txt or jsonl file row by row, holding one row in
+// memory at a time. It is not safe for concurrent use.
+type Encoder struct {
+	f     *Format
+	out   io.Writer
+	zw    *gzip.Writer
+	rows  int
+	n     int
+	err   error
+	line  []byte
+	cell  []byte
+	json  *jsonWriter
+	count []byte
+}
+
+// NewEncoder starts a file of exactly rows events on w (the count goes into
+// the batch size column). A csv/txt header is written at once. Close must be
+// called to finish the file; it does not close w.
+func (f *Format) NewEncoder(w io.Writer, rows int) (*Encoder, error) {
+	if f.spec.Format == JSON {
+		return nil, errors.New("the json format writes one object per event: use Object")
+	}
+	if rows < 0 {
+		return nil, fmt.Errorf("row count %d is negative", rows)
+	}
+	e := &Encoder{f: f, out: w, rows: rows, json: newJSONWriter()}
+	if f.spec.Compression == Gzip {
+		e.zw = gzip.NewWriter(w)
+		e.out = e.zw
+	}
+	e.count = strconv.AppendInt(nil, int64(rows), 10)
+	if f.spec.Format == CSV || f.spec.Format == TXT {
+		if _, err := e.out.Write(f.header); err != nil {
+			return nil, fmt.Errorf("write header: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Encode writes the next event. After an error every later call returns it.
+func (e *Encoder) Encode(event map[string]any) error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.n == e.rows {
+		return fmt.Errorf("the file was started for %d rows", e.rows)
+	}
+	e.line = e.line[:0]
+	// Rows are joined by "\n" with none after the last, as both Segment's
+	// S3 action and Astronomer's emitter write them.
+	if e.n > 0 {
+		e.line = append(e.line, '\n')
+	}
+	var err error
+	if e.f.spec.Format == JSONL {
+		e.line, err = e.json.append(e.line, event)
+	} else {
+		err = e.appendRow(event)
+	}
+	if err == nil {
+		_, err = e.out.Write(e.line)
+	}
+	if err != nil {
+		e.err = fmt.Errorf("encode row %d: %w", e.n+1, err)
+		return e.err
+	}
+	e.n++
+	return nil
+}
+
+func (e *Encoder) appendRow(event map[string]any) error {
+	d := &doc{raw: event}
+	f := e.f
+	for i, c := range f.columns {
+		if i > 0 {
+			e.line = append(e.line, f.delim)
+		}
+		var err error
+		e.cell, err = e.json.appendText(e.cell[:0], c.value.eval(d))
+		if err != nil {
+			return err
+		}
+		e.cell = transform(e.cell, c.transform)
+		e.line = appendQuoted(e.line, e.cell)
+	}
+	if f.audience {
+		var err error
+		e.cell, err = e.json.appendText(e.cell[:0], audienceAction(event))
+		if err != nil {
+			return err
+		}
+		e.line = append(e.line, f.delim)
+		e.line = appendQuoted(e.line, e.cell)
+	}
+	if f.batchSize {
+		e.line = append(e.line, f.delim)
+		e.line = appendQuoted(e.line, e.count)
+	}
+	return nil
+}
+
+// Close checks that all declared rows were written and flushes gzip.
+func (e *Encoder) Close() error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.n != e.rows {
+		e.err = fmt.Errorf("the file was started for %d rows but got %d", e.rows, e.n)
+		return e.err
+	}
+	if e.zw != nil {
+		if err := e.zw.Close(); err != nil {
+			e.err = fmt.Errorf("finish gzip: %w", err)
+			return e.err
+		}
+	}
+	e.err = errors.New("the file is closed")
+	return nil
+}
+
+// EncodeAll encodes a whole csv, txt or jsonl file in memory.
+func (f *Format) EncodeAll(events []map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc, err := f.NewEncoder(&buf, len(events))
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range events {
+		if err := enc.Encode(ev); err != nil {
+			return nil, err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// EncodeAll compiles spec and encodes a whole csv, txt or jsonl file.
+func EncodeAll(spec Spec, events []map[string]any) ([]byte, error) {
+	f, err := Compile(spec)
+	if err != nil {
+		return nil, err
+	}
+	return f.EncodeAll(events)
+}
+
+// appendQuoted writes s double-quoted with inner quotes doubled.
+func appendQuoted(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	for _, b := range s {
+		if b == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, b)
+	}
+	return append(dst, '"')
+}
+
+func transform(cell []byte, name string) []byte {
+	switch name {
+	case TransformSHA256:
+		// An empty cell stays empty, as in Segment's columns_to_hash.
+		if len(cell) == 0 {
+			return cell
+		}
+		sum := sha256.Sum256(cell)
+		return hex.AppendEncode(cell[:0], sum[:])
+	case TransformNormalize:
+		return append(cell[:0], strings.ToLower(strings.TrimSpace(string(cell)))...)
+	}
+	return cell
+}
+
+// audienceAction is Segment's audience action value: properties (or traits
+// when properties is null) at the key context.personas.computation_key.
+func audienceAction(event map[string]any) any {
+	key, _ := walk(event, []step{{key: "context"}, {key: "personas"}, {key: "computation_key"}}).(string)
+	if key == "" {
+		return nil
+	}
+	holder := event["properties"]
+	if holder == nil {
+		holder = event["traits"]
+	}
+	m, _ := holder.(map[string]any)
+	return m[key]
+}

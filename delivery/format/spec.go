@@ -1,0 +1,305 @@
+package format
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Output formats of a mapping.
+const (
+	CSV   = "csv"
+	TXT   = "txt"
+	JSONL = "jsonl"
+	JSON  = "json"
+)
+
+// Compression values of a mapping.
+const (
+	None = "none"
+	Gzip = "gzip"
+)
+
+// Transforms a column can apply to its text.
+const (
+	TransformSHA256    = "sha256"
+	TransformNormalize = "normalize"
+)
+
+// Default names of the two extra csv/txt columns, as Segment's action sets them.
+const (
+	DefaultAudienceActionColumn = "audience_action"
+	DefaultBatchSizeColumn      = "batch_size"
+)
+
+// Column is one csv/txt column: Name is the header, Value a path such as
+// "$.properties.total" or a JMESPath expression, Transform "", "sha256" or
+// "normalize". A blank Value drops the column.
+type Column struct {
+	Name      string
+	Value     string
+	Transform string
+}
+
+// Spec is everything that decides a mapping's bytes and keys: the mapping's
+// own settings plus the destination's path prefix. Empty fields take the
+// defaults named on each field.
+type Spec struct {
+	// Format is csv, txt, jsonl or json (required).
+	Format string
+	// Columns are the csv/txt columns in order; other formats ignore them.
+	Columns []Column
+	// Delimiter is one of "," "|" "tab" ";" ":" (default ",").
+	Delimiter string
+	// FileExtension is csv or txt for csv/txt, jsonl, json or ndjson for
+	// jsonl (default: the format's name). The json format takes its keys
+	// from KeyTemplate and ignores it.
+	FileExtension string
+	// Compression is none or gzip (default none).
+	Compression string
+	// AudienceActionColumn and BatchSizeColumn name the extra csv/txt
+	// columns; empty leaves a column out.
+	AudienceActionColumn string
+	BatchSizeColumn      string
+	// KeyPreset is segment_actions (default), segment_classic, hive or
+	// custom; the json format ignores it.
+	KeyPreset string
+	// KeyTemplate is the token template of the custom preset, or for the
+	// json format a JMESPath expression (default DefaultObjectKeyTemplate,
+	// Outpost's default).
+	KeyTemplate string
+	// Folder and FilenamePrefix shape the segment_actions and hive keys.
+	Folder         string
+	FilenamePrefix string
+	// PathPrefix is the destination's path prefix, put before every key.
+	PathPrefix string
+}
+
+// FieldError reports an invalid Spec field. Field uses the JSON names of the
+// management API ("columns[2].value", "delimiter", "key_template", ...).
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// Error returns the field and the message.
+func (e *FieldError) Error() string {
+	return e.Field + ": " + e.Message
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// DefaultColumns returns Segment's default column set for the S3 (Actions)
+// destination, in Segment's order.
+func DefaultColumns() []Column {
+	return []Column{
+		{Name: "event_name", Value: "$.event"},
+		{Name: "event_type", Value: "$.type"},
+		{Name: "user_id", Value: "$.userId"},
+		{Name: "anonymous_id", Value: "$.anonymousId"},
+		{Name: "email", Value: "not_null(traits.email, context.traits.email)"},
+		{Name: "properties", Value: "$.properties"},
+		{Name: "traits", Value: "not_null(traits, context.traits)"},
+		{Name: "context", Value: "$.context"},
+		{Name: "timestamp", Value: "$.timestamp"},
+		{Name: "message_id", Value: "$.messageId"},
+		{Name: "integrations", Value: "$.integrations"},
+		{Name: "audience_name", Value: "$.context.personas.computation_key"},
+		{Name: "audience_id", Value: "$.context.personas.computation_id"},
+		{Name: "audience_space_id", Value: "$.context.personas.space_id"},
+	}
+}
+
+// Delimiters returns the delimiter values a csv/txt mapping accepts.
+func Delimiters() []string {
+	return []string{",", "|", "tab", ";", ":"}
+}
+
+// Format is a compiled Spec. It is immutable and safe for concurrent use.
+type Format struct {
+	spec      Spec
+	delim     byte
+	ext       string
+	columns   []column
+	header    []byte
+	audience  bool
+	batchSize bool
+	key       keyLayout
+	object    expr
+}
+
+type column struct {
+	value     expr
+	transform string
+}
+
+// Compile validates spec and compiles its expressions and key layout once.
+// Errors are *FieldError.
+func Compile(spec Spec) (*Format, error) {
+	f := &Format{spec: spec}
+	if f.spec.Compression == "" {
+		f.spec.Compression = None
+	}
+	if f.spec.Compression != None && f.spec.Compression != Gzip {
+		return nil, fieldErr("compression", "must be none or gzip")
+	}
+	var err error
+	switch spec.Format {
+	case CSV, TXT:
+		err = f.compileTable()
+	case JSONL:
+		err = f.compileExtension("jsonl", "ndjson", "json")
+	case JSON:
+		err = f.compileObject()
+	case "":
+		return nil, fieldErr("format", "is required")
+	default:
+		return nil, fieldErr("format", "must be csv, txt, jsonl or json")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if spec.Format != JSON {
+		if err := f.compileKey(); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// compileExtension sets the file extension, the first of allowed by default,
+// with ".gz" appended for gzip.
+func (f *Format) compileExtension(allowed ...string) error {
+	ext := f.spec.FileExtension
+	if ext == "" {
+		ext = allowed[0]
+	}
+	found := false
+	for _, a := range allowed {
+		found = found || ext == a
+	}
+	if !found {
+		return fieldErr("file_extension", "must be one of %s", strings.Join(allowed, ", "))
+	}
+	if f.spec.Compression == Gzip {
+		ext += ".gz"
+	}
+	f.ext = ext
+	return nil
+}
+
+func (f *Format) compileTable() error {
+	if err := f.compileExtension(f.spec.Format, otherTable(f.spec.Format)); err != nil {
+		return err
+	}
+	switch f.spec.Delimiter {
+	case "", ",":
+		f.delim = ','
+	case "|", ";", ":":
+		f.delim = f.spec.Delimiter[0]
+	case "tab":
+		f.delim = '\t'
+	default:
+		return fieldErr("delimiter", `must be one of "," "|" "tab" ";" ":"`)
+	}
+	seen := map[string]string{}
+	var names []string
+	addName := func(field, name string) error {
+		if name == "" {
+			return fieldErr(field, "is required")
+		}
+		if strings.ContainsAny(name, "\"\r\n") || strings.IndexByte(name, f.delim) >= 0 {
+			return fieldErr(field, "must not contain the delimiter, a double quote or a line break")
+		}
+		if other, ok := seen[name]; ok {
+			return fieldErr(field, "repeats the column name of %s", other)
+		}
+		seen[name] = field
+		names = append(names, name)
+		return nil
+	}
+	for i, c := range f.spec.Columns {
+		// A blank value drops the column, as in Segment's mapping editor.
+		if strings.TrimSpace(c.Value) == "" {
+			continue
+		}
+		field := fmt.Sprintf("columns[%d]", i)
+		if err := addName(field+".name", c.Name); err != nil {
+			return err
+		}
+		e, err := compileExpr(c.Value)
+		if err != nil {
+			return fieldErr(field+".value", "%s", err.Error())
+		}
+		switch c.Transform {
+		case "", TransformSHA256, TransformNormalize:
+		default:
+			return fieldErr(field+".transform", "must be empty, sha256 or normalize")
+		}
+		f.columns = append(f.columns, column{value: e, transform: c.Transform})
+	}
+	if len(f.columns) == 0 {
+		return fieldErr("columns", "needs at least one column with a value")
+	}
+	if f.spec.AudienceActionColumn != "" {
+		if err := addName("audience_action_column_name", f.spec.AudienceActionColumn); err != nil {
+			return err
+		}
+		f.audience = true
+	}
+	if f.spec.BatchSizeColumn != "" {
+		if err := addName("batch_size_column_name", f.spec.BatchSizeColumn); err != nil {
+			return err
+		}
+		f.batchSize = true
+	}
+	for i, n := range names {
+		if i > 0 {
+			f.header = append(f.header, f.delim)
+		}
+		f.header = append(f.header, n...)
+	}
+	f.header = append(f.header, '\n')
+	return nil
+}
+
+func otherTable(format string) string {
+	if format == CSV {
+		return TXT
+	}
+	return CSV
+}
+
+// Extension returns the file extension without the leading dot, ".gz"
+// included for gzip (for example "csv" or "jsonl.gz"). The json format
+// returns "json"; its keys come from the key template.
+func (f *Format) Extension() string {
+	if f.spec.Format == JSON {
+		return "json"
+	}
+	return f.ext
+}
+
+// ContentType returns the Content-Type of the format's objects: text/csv
+// for the csv extension and text/plain for txt (Segment's S3 action),
+// text/plain for jsonl (Segment's classic S3 logs), application/json for
+// json (Outpost).
+func (f *Format) ContentType() string {
+	switch {
+	case f.spec.Format == JSON:
+		return "application/json"
+	case strings.HasPrefix(f.ext, "csv"):
+		return "text/csv"
+	default:
+		return "text/plain"
+	}
+}
+
+// ContentEncoding returns "gzip" for gzip-compressed objects and "" otherwise.
+func (f *Format) ContentEncoding() string {
+	if f.spec.Compression == Gzip {
+		return "gzip"
+	}
+	return ""
+}
