@@ -46,9 +46,10 @@ fuzz:
 		done; \
 	done
 
-test: test-deps
+test: test-deps lint
 	$(GO) test -count=1 -timeout 12m ./...
 	$(MAKE) fuzz
+	.ci/check-stale-test
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
