@@ -57,7 +57,7 @@ bench: test-deps
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	@for f in $$(git ls-files '*.templ'); do $(TEMPL) fmt -stdout $$f | cmp -s - $$f || { echo "templ fmt needed: $$f"; exit 1; }; done
+	@for f in $$(git ls-files '*.templ'); do $(TEMPL) fmt -stdout $$f 2>/dev/null | cmp -s - $$f || { echo "templ fmt needed: $$f"; exit 1; }; done
 
 check: lint generate
 	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated files are stale: run make generate and commit"; exit 1; }
