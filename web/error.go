@@ -67,8 +67,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
-	if status == http.StatusUnauthorized && isAPI(c.Request().URL.Path) && strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="s3relay"`)
+	if status == http.StatusUnauthorized {
+		switch p := c.Request().URL.Path; {
+		case strings.HasPrefix(p, "/api/"):
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="s3relay"`)
+		case strings.HasPrefix(p, "/v1/"):
+			c.Response().Header().Set("WWW-Authenticate", `Basic realm="s3relay"`)
+		}
 	}
 	var werr error
 	switch {

@@ -33,9 +33,11 @@ type env struct {
 	DataDir string
 }
 
+
 type envOptions struct {
-	baseURL string
-	noAdmin bool
+	baseURL    string
+	noAdmin    bool
+	maxBacklog int64
 }
 
 // MustEnv starts a server with a fresh database; by default an administrator
@@ -64,7 +66,13 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 	if base == "" {
 		base = "http://" + ts.Listener.Addr().String()
 	}
-	srv, err := web.New(web.Config{Addr: ts.Listener.Addr().String(), BaseURL: base, Version: "test"}, db, keys, log)
+	app := db.NewAppender()
+	actx, stop := context.WithCancel(context.Background())
+	appDone := make(chan error, 1)
+	go func() { appDone <- app.Run(actx) }()
+	tb.Cleanup(func() { stop(); <-appDone })
+	srv, err := web.New(web.Config{Addr: ts.Listener.Addr().String(), BaseURL: base, Version: "test", MaxBacklog: o.maxBacklog},
+		web.Deps{DB: db, Keys: keys, Log: log, Events: app})
 	if err != nil {
 		tb.Fatal(err)
 	}

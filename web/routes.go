@@ -48,6 +48,13 @@ func (s *Server) routes() {
 	app.POST("/settings/tokens/:id/revoke", s.handleTokenRevoke)
 	app.POST("/settings/users", s.handleUserCreate)
 
+	// Ingestion: the Segment-compatible API, and the publish API, which
+	// authenticates with a source's write key instead of an API token.
+	for _, endpoint := range []string{"track", "identify", "page", "screen", "group", "alias", "batch"} {
+		e.POST("/v1/"+endpoint, s.handleSegment(endpoint))
+	}
+	e.POST("/api/v1/publish", s.handlePublish)
+
 	// Management API.
 	api := e.Group("/api/v1", s.requireToken)
 	api.GET("/sources", s.handleAPISourceList)

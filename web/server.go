@@ -34,8 +34,22 @@ type Config struct {
 	SessionMax time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
 	ShutdownTimeout time.Duration
-	// Version is shown in the footer and /metrics.
+	// Version is shown in /metrics.
 	Version string
+	// MaxBacklog is the number of events waiting for delivery past which the
+	// ingestion APIs answer 429; 0 means no limit.
+	MaxBacklog int64
+}
+
+// Deps are the parts the server works with.
+type Deps struct {
+	DB   *store.DB
+	Keys *store.Keys
+	Log  *slog.Logger
+	// Events stores what the ingestion APIs accept.
+	Events Appender
+	// Backlog tells how far delivery is behind, for the 429 answer.
+	Backlog Backlogger
 }
 
 // Server is the HTTP side of s3relay.
@@ -54,11 +68,25 @@ type Server struct {
 	setupMu   sync.Mutex
 	setupCode string
 
-	httpRequests *prometheus.HistogramVec
+	events  Appender
+	backlog *backlogCache
+
+	httpRequests    *prometheus.HistogramVec
+	eventsStored    prometheus.Counter
+	eventsDuplicate prometheus.Counter
+	eventsDropped   *prometheus.CounterVec
+	ingestRefused   prometheus.Counter
 }
 
 // New returns a server. Call Run to serve.
-func New(cfg Config, db *store.DB, keys *store.Keys, log *slog.Logger) (*Server, error) {
+func New(cfg Config, deps Deps) (*Server, error) {
+	db, keys, log := deps.DB, deps.Keys, deps.Log
+	if deps.Events == nil {
+		return nil, errors.New("web: no event appender")
+	}
+	if deps.Backlog == nil {
+		deps.Backlog = db
+	}
 	if cfg.SessionIdle == 0 {
 		cfg.SessionIdle = 12 * time.Hour
 	}
@@ -85,6 +113,8 @@ func New(cfg Config, db *store.DB, keys *store.Keys, log *slog.Logger) (*Server,
 		metrics: prometheus.NewRegistry(),
 		secure:  u.Scheme == "https",
 		logins:  newLimiter(loginRate, loginBurst),
+		events:  deps.Events,
+		backlog: &backlogCache{src: deps.Backlog},
 	}
 	s.sessions = newSessionStore(db, keys, store.SessionPolicy{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, s.secure)
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -93,7 +123,19 @@ func New(cfg Config, db *store.DB, keys *store.Keys, log *slog.Logger) (*Server,
 		Help:    "HTTP requests by route and status, with their duration.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"route", "method", "status"})
-	s.metrics.MustRegister(s.httpRequests)
+	s.eventsStored = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "s3relay_events_received_total", Help: "Messages accepted and stored by the ingestion APIs.",
+	})
+	s.eventsDuplicate = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "s3relay_events_duplicate_total", Help: "Messages received again (same id, same source) and stored once.",
+	})
+	s.eventsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "s3relay_events_dropped_total", Help: "Invalid messages dropped from accepted batches, by reason.",
+	}, []string{"reason"})
+	s.ingestRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "s3relay_events_refused_total", Help: "Messages refused with 429 because delivery was behind.",
+	})
+	s.metrics.MustRegister(s.httpRequests, s.eventsStored, s.eventsDuplicate, s.eventsDropped, s.ingestRefused)
 	s.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "s3relay_build_info",
 		Help:        "Always 1; the version label tells which build runs.",

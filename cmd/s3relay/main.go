@@ -17,11 +17,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
+	"github.com/s3relay/s3relay/delivery"
 	"github.com/s3relay/s3relay/store"
 	"github.com/s3relay/s3relay/web"
 )
@@ -136,14 +139,19 @@ type Config struct {
 	BaseURL       string
 	AdminEmail    string
 	AdminPassword string
+	MaxBacklog    int64
+	Retention     time.Duration
 }
 
-// Main is a running s3relay: its database and HTTP server.
+// Main is a running s3relay: its database, the event writer, the retention
+// purge and the HTTP server.
 type Main struct {
-	Config Config
-	Log    *slog.Logger
-	DB     *store.DB
-	HTTP   *web.Server
+	Config    Config
+	Log       *slog.Logger
+	DB        *store.DB
+	Events    *store.Appender
+	Retention *delivery.Retention
+	HTTP      *web.Server
 }
 
 // Open creates the data dir when needed and opens the database and keys.
@@ -159,23 +167,36 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion()}, m.DB, keys, m.Log)
+	m.Events = m.DB.NewAppender()
+	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
+	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog},
+		web.Deps{DB: m.DB, Keys: keys, Log: m.Log, Events: m.Events})
 	if err != nil {
 		return &usageError{err.Error()}
 	}
 	return m.HTTP.Prepare(ctx, m.Config.AdminEmail, m.Config.AdminPassword)
 }
 
-// Run serves until ctx is cancelled; the HTTP server stops first, in-flight
-// requests finishing, before Close closes the database.
+// Run serves until ctx is cancelled. It stops in order: the HTTP server
+// first, letting in-flight requests finish, then the event writer once it has
+// committed everything those requests handed it; Close then closes the database.
 func (m *Main) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// The writer outlives ctx: it stops only after the HTTP server has.
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- m.Events.Run(wctx) }()
+	retentionDone := make(chan error, 1)
+	go func() { retentionDone <- m.Retention.Run(ctx) }()
+
 	m.Log.Info("s3relay serving", "version", buildVersion(), "addr", ln.Addr().String(),
 		"url", web.BaseURLFromAddr(ln.Addr().String()), "data_dir", m.Config.DataDir)
-	return m.HTTP.Run(ctx, ln)
+	err = m.HTTP.Run(ctx, ln)
+	stopWriter()
+	return errors.Join(err, <-writerDone, <-retentionDone)
 }
 
 // Close releases what Open acquired.
@@ -192,8 +213,17 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Addr, "addr", env("S3RELAY_ADDR", "127.0.0.1:8080"), "listen address (env S3RELAY_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
 	fs.StringVar(&cfg.BaseURL, "base-url", env("S3RELAY_BASE_URL", ""), "external URL of the dashboard (env S3RELAY_BASE_URL; default derived from --addr)")
+	maxBacklog := fs.String("max-backlog", env("S3RELAY_MAX_BACKLOG", "5000000"), "events waiting for delivery past which ingestion answers 429; 0 for no limit (env S3RELAY_MAX_BACKLOG)")
+	retention := fs.String("retention", env("S3RELAY_RETENTION", delivery.DefaultRetention.String()), "how long events are kept after delivery, e.g. 168h (env S3RELAY_RETENTION)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var err error
+	if cfg.MaxBacklog, err = strconv.ParseInt(*maxBacklog, 10, 64); err != nil || cfg.MaxBacklog < 0 {
+		return &usageError{fmt.Sprintf("--max-backlog %q: want a whole number of events, 0 or more", *maxBacklog)}
+	}
+	if cfg.Retention, err = time.ParseDuration(*retention); err != nil || cfg.Retention <= 0 {
+		return &usageError{fmt.Sprintf("--retention %q: want a duration such as 168h", *retention)}
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return &usageError{fmt.Sprintf("--addr %q: want host:port", cfg.Addr)}

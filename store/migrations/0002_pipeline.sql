@@ -132,6 +132,7 @@ CREATE TABLE delivery_events (
     PRIMARY KEY (mapping_id, event_seq)
 ) WITHOUT ROWID;
 CREATE INDEX delivery_events_delivery ON delivery_events(delivery_id, event_seq);
+CREATE INDEX delivery_events_seq ON delivery_events(event_seq);
 
 CREATE TABLE delivery_attempts (
     id          INTEGER PRIMARY KEY,

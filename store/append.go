@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrAppenderStopped is returned by Append once the appender has stopped.
+var ErrAppenderStopped = errors.New("the event writer has stopped")
+
+// Appender stores accepted messages with group commit: requests that arrive
+// while a transaction commits are written together in the next one, so one
+// fsync covers many requests and throughput does not depend on one commit per
+// request. Append returns only after its messages are durably committed.
+type Appender struct {
+	db       *DB
+	reqs     chan *appendReq
+	stopped  chan struct{}
+	maxBatch int
+}
+
+type appendReq struct {
+	sourceID   string
+	receivedAt time.Time
+	msgs       []*Message
+	drops      []Drop
+	done       chan appendResult
+}
+
+type appendResult struct {
+	res AppendResult
+	err error
+}
+
+// AppendResult tells how many messages were stored and how many were already
+// stored (the same id from the same source: a client's retry).
+type AppendResult struct {
+	Stored     int
+	Duplicates int
+}
+
+// NewAppender returns an appender; call Run to start writing.
+func (db *DB) NewAppender() *Appender {
+	return &Appender{db: db, reqs: make(chan *appendReq, 1024), stopped: make(chan struct{}), maxBatch: 20000}
+}
+
+// Append stores the messages and counts the drops of one request, and
+// returns once they are committed.
+func (a *Appender) Append(ctx context.Context, sourceID string, receivedAt time.Time, msgs []*Message, drops []Drop) (AppendResult, error) {
+	r := &appendReq{sourceID: sourceID, receivedAt: receivedAt, msgs: msgs, drops: drops, done: make(chan appendResult, 1)}
+	select {
+	case a.reqs <- r:
+	case <-a.stopped:
+		return AppendResult{}, ErrAppenderStopped
+	case <-ctx.Done():
+		return AppendResult{}, ctx.Err()
+	}
+	// Once queued, the request is committed even if its client goes away: the
+	// answer waits for the commit, so a retry finds the messages stored.
+	out := <-r.done
+	return out.res, out.err
+}
+
+// Run writes queued requests until ctx is cancelled, then writes whatever is
+// still queued and returns. Callers stop sending (the HTTP server shuts down)
+// before cancelling ctx.
+func (a *Appender) Run(ctx context.Context) error {
+	defer close(a.stopped)
+	for {
+		select {
+		case r := <-a.reqs:
+			a.writeBatch(a.gather(r))
+		case <-ctx.Done():
+			for {
+				select {
+				case r := <-a.reqs:
+					a.writeBatch(a.gather(r))
+				default:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// gather adds to first every request already waiting, up to maxBatch
+// messages, without waiting for more.
+func (a *Appender) gather(first *appendReq) []*appendReq {
+	batch := []*appendReq{first}
+	n := len(first.msgs)
+	for n < a.maxBatch {
+		select {
+		case r := <-a.reqs:
+			batch = append(batch, r)
+			n += len(r.msgs)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (a *Appender) writeBatch(batch []*appendReq) {
+	// The context of the write is not any request's: a request whose client
+	// left must not abort the transaction of the others.
+	ctx := context.Background()
+	results, err := a.commit(ctx, batch)
+	if err != nil && len(batch) > 1 {
+		// One request can spoil a shared transaction (its source was deleted
+		// meanwhile, say): write each alone so the others still succeed.
+		for _, r := range batch {
+			res, err := a.commit(ctx, []*appendReq{r})
+			r.done <- appendResult{res: res[0], err: err}
+		}
+		return
+	}
+	for i, r := range batch {
+		r.done <- appendResult{res: results[i], err: err}
+	}
+}
+
+func (a *Appender) commit(ctx context.Context, batch []*appendReq) ([]AppendResult, error) {
+	results := make([]AppendResult, len(batch))
+	tx, err := a.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return results, fmt.Errorf("store events: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (source_id, message_id, kind, type, name, received_at, timestamp, size, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING`)
+	if err != nil {
+		return results, fmt.Errorf("store events: %w", err)
+	}
+	defer ins.Close()
+	for i, r := range batch {
+		received := ms(r.receivedAt)
+		for _, m := range r.msgs {
+			res, err := ins.ExecContext(ctx, r.sourceID, m.ID, m.Kind, m.Type, m.Name, received, ms(m.Timestamp), len(m.Body), m.Body)
+			if err != nil {
+				return results, fmt.Errorf("store events: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				results[i].Stored++
+			} else {
+				results[i].Duplicates++
+			}
+		}
+		if err := countDrops(ctx, tx, r); err != nil {
+			return results, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return results, fmt.Errorf("store events: %w", err)
+	}
+	return results, nil
+}
+
+// countDrops adds a request's dropped messages to its source's counts.
+func countDrops(ctx context.Context, tx execer, r *appendReq) error {
+	if len(r.drops) == 0 {
+		return nil
+	}
+	byReason := map[string]int{}
+	example := map[string]string{}
+	for _, d := range r.drops {
+		byReason[d.Reason]++
+		example[d.Reason] = d.Example
+	}
+	for reason, n := range byReason {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO source_drops (source_id, reason, count, last_at, last_example) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (source_id, reason) DO UPDATE SET count = count + excluded.count, last_at = excluded.last_at, last_example = excluded.last_example`,
+			r.sourceID, reason, n, ms(r.receivedAt), example[reason]); err != nil {
+			return fmt.Errorf("count dropped messages: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event is a stored message.
+type Event struct {
+	Seq        int64 // commit order; the engine's cursor
+	ID         string
+	SourceID   string
+	Kind       string
+	Type       string
+	Name       string
+	ReceivedAt time.Time
+	Timestamp  time.Time
+	Body       json.RawMessage
+}
+
+// EventFilter selects events for the events page and API.
+type EventFilter struct {
+	SourceID string
+	Type     string
+	Limit    int
+	// Before returns events with a smaller seq (the next page); 0 for the newest.
+	Before int64
+	// After returns only events with a larger seq (live refresh); 0 for all.
+	After int64
+}
+
+// ParseEventCursor reads an event cursor from a query string value.
+func ParseEventCursor(field, v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, FieldErrorf(field, "%s must be a cursor returned by this API.", field)
+	}
+	return n, nil
+}
+
+const eventColumns = `seq, message_id, source_id, kind, type, name, received_at, timestamp, body`
+
+func scanEvent(s scanner) (*Event, error) {
+	var e Event
+	var received, ts int64
+	var body []byte
+	if err := s.Scan(&e.Seq, &e.ID, &e.SourceID, &e.Kind, &e.Type, &e.Name, &received, &ts, &body); err != nil {
+		return nil, err
+	}
+	e.ReceivedAt, e.Timestamp, e.Body = fromMS(received), fromMS(ts), body
+	return &e, nil
+}
+
+// ListEvents returns the most recent events first, and the cursor of the next
+// page ("" on the last).
+func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]*Event, string, error) {
+	p := Page{Limit: f.Limit}
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	var where []string
+	var args []any
+	if f.SourceID != "" {
+		where, args = append(where, "source_id = ?"), append(args, f.SourceID)
+	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, f.Type)
+	}
+	if f.Before > 0 {
+		where, args = append(where, "seq < ?"), append(args, f.Before)
+	}
+	if f.After > 0 {
+		where, args = append(where, "seq > ?"), append(args, f.After)
+	}
+	q := `SELECT ` + eventColumns + ` FROM events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY seq DESC LIMIT ?`
+	rows, err := db.read.QueryContext(ctx, q, append(args, p.Limit+1)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var es []*Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list events: %w", err)
+		}
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	es, cursor := next(es, p.Limit, func(e *Event) string { return strconv.FormatInt(e.Seq, 10) })
+	return es, cursor, nil
+}
+
+// EventBySeq returns one event. Returns ENOTFOUND.
+func (db *DB) EventBySeq(ctx context.Context, seq int64) (*Event, error) {
+	e, err := scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE seq = ?`, seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Errorf(ENOTFOUND, "Event not found: it may have been purged after the retention period.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get event: %w", err)
+	}
+	return e, nil
+}
+
+// EventTypes returns the distinct stored event types, for filters.
+func (db *DB) EventTypes(ctx context.Context) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT type FROM events ORDER BY type`)
+	if err != nil {
+		return nil, fmt.Errorf("event types: %w", err)
+	}
+	defer rows.Close()
+	var ts []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("event types: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
+// DropCount is how many messages of a source were dropped for one reason.
+type DropCount struct {
+	SourceID string
+	Reason   string
+	Count    int64
+	LastAt   time.Time
+	Example  string
+}
+
+// ListDrops returns the dropped-message counts, per source and reason.
+func (db *DB) ListDrops(ctx context.Context, sourceID string) ([]DropCount, error) {
+	q := `SELECT source_id, reason, count, last_at, last_example FROM source_drops`
+	var args []any
+	if sourceID != "" {
+		q, args = q+` WHERE source_id = ?`, append(args, sourceID)
+	}
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY last_at DESC`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list drops: %w", err)
+	}
+	defer rows.Close()
+	var ds []DropCount
+	for rows.Next() {
+		var d DropCount
+		var last int64
+		if err := rows.Scan(&d.SourceID, &d.Reason, &d.Count, &last, &d.Example); err != nil {
+			return nil, fmt.Errorf("list drops: %w", err)
+		}
+		d.LastAt = fromMS(last)
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
+}
+
+// PurgeEvents deletes, in small transactions so that ingestion is never held
+// up for long, the events received before cutoff that no delivery still
+// needs: events whose every mapping has moved past them and that are in no
+// file waiting to be written. It returns how many were deleted.
+func (db *DB) PurgeEvents(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	var total int64
+	for {
+		res, err := db.write.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
+			SELECT seq FROM events
+			WHERE received_at < ?
+			  AND seq <= coalesce((SELECT min(c.routed_seq) FROM mapping_cursors c
+			                       JOIN mappings m ON m.id = c.mapping_id
+			                       JOIN destinations d ON d.id = m.destination_id
+			                       WHERE m.enabled = 1 AND d.enabled = 1), 9223372036854775807)
+			  AND NOT EXISTS (SELECT 1 FROM delivery_events de JOIN deliveries dl ON dl.id = de.delivery_id
+			                  WHERE de.event_seq = events.seq AND dl.status <> 'delivered')
+			ORDER BY seq LIMIT ?)`, ms(cutoff), batch)
+		if err != nil {
+			return total, fmt.Errorf("purge events: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
+		select {
+		case <-ctx.Done():
+			return total, nil
+		default:
+		}
+	}
+}
+
+// LastSeq returns the seq of the newest event, 0 when there is none.
+func (db *DB) LastSeq(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("last seq: %w", err)
+	}
+	return n.Int64, nil
+}
+
+// Backlog estimates how many stored events still wait for delivery: those
+// past the cursor of the enabled mapping that is furthest behind. It is 0
+// when no enabled mapping exists, since no event then waits for anything.
+func (db *DB) Backlog(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(seq), 0) FROM events) - min(c.routed_seq)
+		FROM mapping_cursors c
+		JOIN mappings m ON m.id = c.mapping_id
+		JOIN destinations d ON d.id = m.destination_id
+		WHERE m.enabled = 1 AND d.enabled = 1`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("backlog: %w", err)
+	}
+	return max(n.Int64, 0), nil
+}
