@@ -1,0 +1,167 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s3relay/s3relay/store"
+)
+
+// MustAppender runs an appender for the test's duration.
+func MustAppender(tb testing.TB, db *store.DB) *store.Appender {
+	tb.Helper()
+	a := db.NewAppender()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return a
+}
+
+func MustSource(tb testing.TB, db *store.DB, name string) *store.Source {
+	tb.Helper()
+	s := &store.Source{Name: name}
+	if err := db.CreateSource(context.Background(), s); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func mustBatch(tb testing.TB, body string) *store.SegmentRequest {
+	tb.Helper()
+	req, err := store.ParseSegment([]byte(body), "batch", received)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return req
+}
+
+func TestAppendStoresOnceAndCountsDrops(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustAppender(t, db)
+	src := MustSource(t, db, "web")
+	other := MustSource(t, db, "ios")
+	req := mustBatch(t, `{"batch":[
+		{"type":"track","userId":"u","event":"A","messageId":"m1"},
+		{"type":"track","userId":"u","event":"B","messageId":"m2"},
+		{"type":"track","userId":"u","event":"B","messageId":"m2"},
+		{"type":"track","userId":"u"},
+		{"type":"nope","userId":"u"}]}`)
+	res, err := a.Append(ctx, src.ID, received, req.Messages, req.Drops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stored != 2 || res.Duplicates != 1 {
+		t.Errorf("first append = %+v, want 2 stored, 1 duplicate (same id twice in one batch)", res)
+	}
+	// A client's retry: the same ids again.
+	if res, err = a.Append(ctx, src.ID, received, req.Messages, req.Drops); err != nil || res.Stored != 0 || res.Duplicates != 3 {
+		t.Errorf("retry = %+v, %v; want nothing new stored", res, err)
+	}
+	// The same id from another source is another event.
+	if res, err = a.Append(ctx, other.ID, received, req.Messages[:1], nil); err != nil || res.Stored != 1 {
+		t.Errorf("other source = %+v, %v; want stored", res, err)
+	}
+	events, _, err := db.ListEvents(ctx, store.EventFilter{SourceID: src.ID})
+	if err != nil || len(events) != 2 {
+		t.Fatalf("events of the source = %d, %v; want 2", len(events), err)
+	}
+	if events[0].ID != "m2" || events[0].Name != "B" || events[0].Seq <= events[1].Seq {
+		t.Errorf("newest first: got %s (seq %d) then %s (seq %d)", events[0].ID, events[0].Seq, events[1].ID, events[1].Seq)
+	}
+	drops, err := db.ListDrops(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, d := range drops {
+		counts[d.Reason] = d.Count
+		if d.Example == "" {
+			t.Errorf("drop %s has no example", d.Reason)
+		}
+	}
+	if counts[store.DropMissingEvent] != 2 || counts[store.DropUnknownType] != 2 {
+		t.Errorf("drop counts = %v, want 2 of each (two requests)", counts)
+	}
+}
+
+func TestAppendGroupCommitsConcurrentRequests(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustAppender(t, db)
+	src := MustSource(t, db, "web")
+	const clients, perClient = 16, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*perClient)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for r := 0; r < perClient; r++ {
+				body := fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"E","messageId":"c%d-r%d-a"},{"type":"track","userId":"u","event":"E","messageId":"c%d-r%d-b"}]}`, c, r, c, r)
+				req, err := store.ParseSegment([]byte(body), "batch", time.Now())
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := a.Append(ctx, src.ID, time.Now(), req.Messages, nil); err != nil {
+					errs <- err
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	last, err := db.LastSeq(ctx)
+	if err != nil || last != clients*perClient*2 {
+		t.Errorf("last seq = %d, %v; want %d events stored", last, err, clients*perClient*2)
+	}
+}
+
+func TestAppendFailsAloneWhenItsSourceIsGone(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustAppender(t, db)
+	src := MustSource(t, db, "web")
+	req := mustBatch(t, `{"batch":[{"type":"track","userId":"u","event":"A"}]}`)
+	if _, err := a.Append(ctx, "src_deleted", received, req.Messages, nil); err == nil {
+		t.Error("append to a missing source succeeded")
+	}
+	if res, err := a.Append(ctx, src.ID, received, req.Messages, nil); err != nil || res.Stored != 1 {
+		t.Errorf("append after a failed one = %+v, %v", res, err)
+	}
+}
+
+func TestPurgeEventsKeepsRecentOnes(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustAppender(t, db)
+	src := MustSource(t, db, "web")
+	old := mustBatch(t, `{"batch":[{"type":"track","userId":"u","event":"A","messageId":"old"}]}`)
+	recent := mustBatch(t, `{"batch":[{"type":"track","userId":"u","event":"A","messageId":"new"}]}`)
+	if _, err := a.Append(ctx, src.ID, received.Add(-8*24*time.Hour), old.Messages, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, src.ID, received, recent.Messages, nil); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.PurgeEvents(ctx, received.Add(-7*24*time.Hour), 1)
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d, %v; want 1", n, err)
+	}
+	events, _, _ := db.ListEvents(ctx, store.EventFilter{})
+	if len(events) != 1 || events[0].ID != "new" {
+		t.Errorf("left %d events, want only the recent one", len(events))
+	}
+	// After the retention window the same id is new again.
+	if res, _ := a.Append(ctx, src.ID, received, old.Messages, nil); res.Stored != 1 {
+		t.Errorf("re-sent purged id: %+v, want stored", res)
+	}
+}
