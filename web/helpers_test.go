@@ -38,6 +38,9 @@ type envOptions struct {
 	baseURL    string
 	noAdmin    bool
 	maxBacklog int64
+	backlog    web.Backlogger
+	// wrap puts a handler in front of the server, to watch requests.
+	wrap func(http.Handler) http.Handler
 }
 
 // MustEnv starts a server with a fresh database; by default an administrator
@@ -72,7 +75,7 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 	go func() { appDone <- app.Run(actx) }()
 	tb.Cleanup(func() { stop(); <-appDone })
 	srv, err := web.New(web.Config{Addr: ts.Listener.Addr().String(), BaseURL: base, Version: "test", MaxBacklog: o.maxBacklog},
-		web.Deps{DB: db, Keys: keys, Log: log, Events: app})
+		web.Deps{DB: db, Keys: keys, Log: log, Events: app, Backlog: o.backlog})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -84,6 +87,9 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 		tb.Fatal(err)
 	}
 	ts.Config.Handler = srv.Handler()
+	if o.wrap != nil {
+		ts.Config.Handler = o.wrap(srv.Handler())
+	}
 	ts.Start()
 	tb.Cleanup(ts.Close)
 	return &env{DB: db, Server: srv, HTTP: ts, Log: logs, DataDir: dir}
