@@ -32,6 +32,7 @@ type DB struct {
 	path  string
 	write *sql.DB
 	read  *sql.DB
+	keys  *Keys
 
 	// Now returns the current time; tests replace it to control the clock.
 	Now func() time.Time

@@ -62,6 +62,7 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	db.UseKeys(keys)
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ts := httptest.NewUnstartedServer(nil)

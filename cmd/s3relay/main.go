@@ -167,6 +167,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.DB.UseKeys(keys)
 	m.Events = m.DB.NewAppender()
 	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
 	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog},
