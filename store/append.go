@@ -19,6 +19,10 @@ type Appender struct {
 	reqs     chan *appendReq
 	stopped  chan struct{}
 	maxBatch int
+
+	// OnCommit, when set, is called after each commit that stored events:
+	// the delivery engine's wake-up.
+	OnCommit func()
 }
 
 type appendReq struct {
@@ -118,6 +122,9 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 	}
 	for i, r := range batch {
 		r.done <- appendResult{res: results[i], err: err}
+	}
+	if err == nil && a.OnCommit != nil {
+		a.OnCommit()
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/s3relay/s3relay/delivery"
+	"github.com/s3relay/s3relay/delivery/s3"
 	"github.com/s3relay/s3relay/store"
 	"github.com/s3relay/s3relay/web"
 )
@@ -150,6 +151,7 @@ type Main struct {
 	Log       *slog.Logger
 	DB        *store.DB
 	Events    *store.Appender
+	Engine    *delivery.Engine
 	Retention *delivery.Retention
 	HTTP      *web.Server
 }
@@ -169,9 +171,15 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.DB.UseKeys(keys)
 	m.Events = m.DB.NewAppender()
+	clients := &s3.Factory{}
+	m.Engine = delivery.New(m.DB, clients, m.Log, delivery.Config{})
+	m.Events.OnCommit = m.Engine.Notify
 	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
 	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog},
 		web.Deps{DB: m.DB, Keys: keys, Log: m.Log, Events: m.Events})
+	if err == nil {
+		m.HTTP.Registry().MustRegister(m.Engine.Collectors()...)
+	}
 	if err != nil {
 		return &usageError{err.Error()}
 	}
@@ -179,8 +187,10 @@ func (m *Main) Open(ctx context.Context) error {
 }
 
 // Run serves until ctx is cancelled. It stops in order: the HTTP server
-// first, letting in-flight requests finish, then the event writer once it has
-// committed everything those requests handed it; Close then closes the database.
+// first, letting in-flight requests finish; then the event writer once it has
+// committed everything those requests handed it; then the delivery engine,
+// which seals its open batches and finishes in-flight uploads within its grace
+// period. Close then closes the database.
 func (m *Main) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
@@ -192,12 +202,17 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { writerDone <- m.Events.Run(wctx) }()
 	retentionDone := make(chan error, 1)
 	go func() { retentionDone <- m.Retention.Run(ctx) }()
+	ectx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- m.Engine.Run(ectx) }()
 
 	m.Log.Info("s3relay serving", "version", buildVersion(), "addr", ln.Addr().String(),
 		"url", web.BaseURLFromAddr(ln.Addr().String()), "data_dir", m.Config.DataDir)
 	err = m.HTTP.Run(ctx, ln)
 	stopWriter()
-	return errors.Join(err, <-writerDone, <-retentionDone)
+	werr := <-writerDone
+	stopEngine()
+	return errors.Join(err, werr, <-engineDone, <-retentionDone)
 }
 
 // Close releases what Open acquired.

@@ -1,0 +1,137 @@
+package delivery
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/s3relay/s3relay/delivery/format"
+	"github.com/s3relay/s3relay/delivery/match"
+	"github.com/s3relay/s3relay/store"
+)
+
+// Compiled is a mapping made ready to route and encode events: its trigger
+// parsed and its format compiled once.
+type Compiled struct {
+	Mapping *store.Mapping
+	Trigger *match.Trigger
+	Format  *format.Format
+	// splitTypes: the trigger accepts several event types, so files are split
+	// by type, as Segment does.
+	splitTypes bool
+}
+
+// FormatSpec converts a mapping and its destination's path prefix into the
+// encoder's Spec.
+func FormatSpec(m *store.Mapping, pathPrefix string) format.Spec {
+	cols := make([]format.Column, len(m.Columns))
+	for i, c := range m.Columns {
+		cols[i] = format.Column{Name: c.Name, Value: c.Value, Transform: c.Transform}
+	}
+	return format.Spec{
+		Format:               m.Format,
+		Columns:              cols,
+		Delimiter:            m.Delimiter,
+		FileExtension:        m.FileExtension,
+		Compression:          m.Compression,
+		AudienceActionColumn: m.AudienceActionColumnName,
+		BatchSizeColumn:      m.BatchSizeColumnName,
+		KeyPreset:            m.KeyPreset,
+		KeyTemplate:          m.KeyTemplate,
+		Folder:               m.Folder,
+		FilenamePrefix:       m.FilenamePrefix,
+		PathPrefix:           pathPrefix,
+	}
+}
+
+// Compile validates a mapping completely (structure, trigger, columns, key
+// layout) and prepares it. Errors are EINVALID *store.Error values naming the
+// field; a trigger error gives its position in the message.
+func Compile(m *store.Mapping, pathPrefix string) (*Compiled, error) {
+	m.ApplyDefaults()
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	trig, err := match.Parse(m.Trigger)
+	if err != nil {
+		var se *match.SyntaxError
+		if errors.As(err, &se) {
+			return nil, &store.Error{Code: store.EINVALID, Field: "trigger", Message: "Trigger " + se.Error() + "."}
+		}
+		return nil, store.FieldErrorf("trigger", "Trigger: %v", err)
+	}
+	f, err := format.Compile(FormatSpec(m, pathPrefix))
+	if err != nil {
+		var fe *format.FieldError
+		if errors.As(err, &fe) {
+			field := fe.Field
+			if field == "path_prefix" {
+				field = "config.path_prefix"
+			}
+			return nil, &store.Error{Code: store.EINVALID, Field: field, Message: fe.Message}
+		}
+		return nil, fmt.Errorf("compile mapping: %w", err)
+	}
+	types, all := trig.Types()
+	return &Compiled{Mapping: m, Trigger: trig, Format: f, splitTypes: all || len(types) > 1}, nil
+}
+
+// decodeEvent decodes a stored message for matching and encoding, keeping
+// numbers exactly as they were sent.
+func decodeEvent(body []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	return m, nil
+}
+
+// partition names the file group an event belongs to within its mapping:
+// events of different partitions never share a file, because the key names
+// what they differ in (type, source, event name).
+func (c *Compiled) partition(e *store.Event, msg map[string]any) string {
+	kf := c.Format.KeyFields()
+	p := ""
+	if c.splitTypes || kf.Type {
+		p += "type=" + e.Type
+	}
+	if kf.Source {
+		p += "|source=" + e.SourceID
+	}
+	if kf.Event {
+		name, _ := msg["event"].(string)
+		p += "|event=" + name
+	}
+	return p
+}
+
+// keyFor names a sealed file.
+func (c *Compiled) keyFor(d *store.Delivery, sample *store.Event, msg map[string]any, sealed time.Time) (string, error) {
+	in := format.KeyInput{Time: sealed, FileID: d.ID}
+	if sample != nil {
+		in.SourceID, in.Type = sample.SourceID, sample.Type
+		in.Event, _ = msg["event"].(string)
+	}
+	key, err := c.Format.Key(in)
+	if err != nil {
+		return "", fmt.Errorf("key of %s: %w", d.ID, err)
+	}
+	return key, nil
+}
+
+// encodeTo streams events into w as one file of rows rows.
+func (c *Compiled) encodeTo(w io.Writer, rows int, next func(func(map[string]any) error) error) error {
+	enc, err := c.Format.NewEncoder(w, rows)
+	if err != nil {
+		return err
+	}
+	if err := next(enc.Encode); err != nil {
+		return err
+	}
+	return enc.Close()
+}

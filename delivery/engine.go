@@ -1,0 +1,170 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/s3relay/s3relay/delivery/s3"
+	"github.com/s3relay/s3relay/store"
+)
+
+// Config tunes the engine. Zero values take the defaults.
+type Config struct {
+	// Workers is the number of concurrent uploads (default 8).
+	Workers int
+	// PerDestination caps the uploads of one destination, so that a slow or
+	// failing destination never takes every worker (default 4).
+	PerDestination int
+	// MaxAttempts is how many times a retryable failure is tried before the
+	// delivery is failed (default 12).
+	MaxAttempts int
+	// BackoffBase and BackoffMax bound the wait between attempts (1s, 5m).
+	BackoffBase, BackoffMax time.Duration
+	// Poll is how often the engine looks for work when nothing woke it (1s).
+	Poll time.Duration
+	// Grace is how long in-flight uploads may take to finish on shutdown (20s).
+	Grace time.Duration
+	// TempDir holds files while they upload (default os.TempDir()).
+	TempDir string
+}
+
+func (c *Config) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.PerDestination <= 0 {
+		c.PerDestination = 4
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 12
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = time.Second
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 5 * time.Minute
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.Grace <= 0 {
+		c.Grace = 20 * time.Second
+	}
+}
+
+// Engine routes committed events to mappings, seals them into files,
+// uploads the files and retries failures. Run it with Run.
+type Engine struct {
+	db      *store.DB
+	clients *s3.Factory
+	log     *slog.Logger
+	cfg     Config
+
+	wakeRouter   chan struct{}
+	wakeUploader chan struct{}
+
+	metrics *metrics
+
+	healthMu sync.Mutex
+	health   map[string]string // destination id -> last health written
+}
+
+// New returns an engine. clients is shared with the connection test, so one
+// S3 client serves each destination.
+func New(db *store.DB, clients *s3.Factory, log *slog.Logger, cfg Config) *Engine {
+	cfg.defaults()
+	return &Engine{
+		db: db, clients: clients, log: log, cfg: cfg,
+		wakeRouter:   make(chan struct{}, 1),
+		wakeUploader: make(chan struct{}, 1),
+		metrics:      newMetrics(),
+		health:       map[string]string{},
+	}
+}
+
+// Collectors returns the engine's Prometheus metrics.
+func (e *Engine) Collectors() []prometheus.Collector { return e.metrics.collectors() }
+
+// Notify tells the engine that new events were committed.
+func (e *Engine) Notify() { wake(e.wakeRouter) }
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Run routes and uploads until ctx is cancelled. On cancel it seals the open
+// batches (so nothing waits in memory), lets in-flight uploads finish within
+// the grace period, and returns; what is left is resumed by the next Run.
+func (e *Engine) Run(ctx context.Context) error {
+	if n, err := e.db.ResetInterrupted(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		e.log.Info("resuming uploads interrupted by the last stop", "deliveries", n)
+	}
+	// Uploads run on their own context: cancelling ctx stops new work, and
+	// in-flight uploads get the grace period before this one is cancelled.
+	uctx, cancelUploads := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelUploads()
+	up := newUploader(e)
+	upDone := make(chan struct{})
+	go func() { up.run(ctx, uctx); close(upDone) }()
+
+	r := newRouter(e)
+	err := r.run(ctx)
+
+	// Graceful stop: open batches become pending deliveries, then uploads
+	// in flight get the grace period.
+	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Grace)
+	defer cancel()
+	if serr := r.sealAll(sealCtx); serr != nil {
+		e.log.Error("seal open batches on shutdown", "err", serr)
+	}
+	select {
+	case <-upDone:
+	case <-time.After(e.cfg.Grace):
+		e.log.Warn("uploads still running after the grace period; they resume at the next start")
+		cancelUploads()
+		<-upDone
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// setHealth records a destination's health when it changes.
+func (e *Engine) setHealth(ctx context.Context, destID, health, msg string) {
+	e.healthMu.Lock()
+	same := e.health[destID] == health && health == store.HealthHealthy
+	e.health[destID] = health
+	e.healthMu.Unlock()
+	if same {
+		return
+	}
+	if err := e.db.SetHealth(ctx, destID, health, msg); err != nil {
+		e.log.Error("record destination health", "destination", destID, "err", err)
+	}
+}
+
+// jitter is the random part of the backoff.
+func jitter() float64 { return rand.Float64() }
+
+// clientConfig is the S3 client configuration of a destination.
+func clientConfig(d *store.Destination) s3.Config {
+	c := d.Config
+	return s3.Config{
+		Bucket: c.Bucket, Region: c.Region, Auth: c.Auth, RoleARN: c.RoleARN, ExternalID: d.Credentials.ExternalID,
+		Endpoint: c.Endpoint, ForcePathStyle: c.ForcePathStyle, PathPrefix: c.PathPrefix, StorageClass: c.StorageClass,
+		SSE: c.ServerSideEncryption, KMSKeyID: c.KMSKeyID,
+		AccessKey: d.Credentials.Key, Secret: d.Credentials.Secret, Session: d.Credentials.Session,
+	}
+}

@@ -1,0 +1,169 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/s3relay/s3relay/delivery/format"
+	"github.com/s3relay/s3relay/delivery/s3"
+	"github.com/s3relay/s3relay/store"
+)
+
+// Object is a file a mapping would write: its key, headers and bytes.
+type Object struct {
+	Key             string            `json:"key"`
+	ContentType     string            `json:"content_type"`
+	ContentEncoding string            `json:"content_encoding,omitempty"`
+	Metadata        map[string]string `json:"metadata,omitempty"`
+	Body            []byte            `json:"-"`
+	Events          int               `json:"events"`
+	// Warnings point at risky keys (spaces, characters that need escaping).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// previewFileID names preview files; real files use their delivery id.
+const previewFileID = "preview"
+
+// Render encodes events through a mapping exactly as the engine would, one
+// object per file (split as the engine splits: by type, source or event name
+// where the layout needs it; one per event for the json format), without
+// writing anything. Events the trigger does not accept are left out, as the
+// engine leaves them out. fileID names the files (a delivery id for a test
+// send, "preview" for a preview).
+func Render(c *Compiled, events []map[string]any, now time.Time, fileID string) ([]Object, error) {
+	type group struct {
+		part   string
+		sample *store.Event
+		msg    map[string]any
+		events []map[string]any
+	}
+	var groups []*group
+	byPart := map[string]*group{}
+	for _, msg := range events {
+		if !c.Trigger.Match(msg) {
+			continue
+		}
+		ev := sampleEvent(msg)
+		part := c.partition(ev, msg)
+		if c.Mapping.Format == store.FormatJSON {
+			part = fmt.Sprint(len(groups))
+		}
+		g := byPart[part]
+		if g == nil {
+			g = &group{part: part, sample: ev, msg: msg}
+			byPart[part] = g
+			groups = append(groups, g)
+		}
+		g.events = append(g.events, msg)
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return c.Mapping.Format != store.FormatJSON && groups[i].part < groups[j].part })
+	var out []Object
+	for i, g := range groups {
+		id := fileID
+		if len(groups) > 1 {
+			id = fmt.Sprintf("%s-%d", fileID, i+1)
+		}
+		var o Object
+		if c.Mapping.Format == store.FormatJSON {
+			obj, err := c.Format.Object(g.msg, now)
+			if err != nil {
+				return nil, store.FieldErrorf("key_template", "%v", err)
+			}
+			o = Object{Key: obj.Key, ContentType: obj.ContentType, ContentEncoding: obj.ContentEncoding, Metadata: obj.Metadata, Body: obj.Body, Events: 1}
+		} else {
+			var buf bytes.Buffer
+			err := c.encodeTo(&buf, len(g.events), func(encode func(map[string]any) error) error {
+				for _, m := range g.events {
+					if err := encode(m); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("encode preview: %w", err)
+			}
+			key, err := c.keyFor(&store.Delivery{ID: id}, g.sample, g.msg, now)
+			if err != nil {
+				return nil, store.FieldErrorf("key_template", "%v", err)
+			}
+			o = Object{Key: key, ContentType: c.Format.ContentType(), ContentEncoding: c.Format.ContentEncoding(), Body: buf.Bytes(), Events: len(g.events)}
+		}
+		o.Warnings = format.KeyWarnings(o.Key)
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// sampleEvent gives an event not from the store the attributes partitioning reads.
+func sampleEvent(msg map[string]any) *store.Event {
+	ev := &store.Event{}
+	ev.Type, _ = msg["type"].(string)
+	if _, ok := msg["topic"]; ok && ev.Type == "" {
+		ev.Type = store.TypePublish
+	}
+	ev.SourceID, _ = msg["source_id"].(string)
+	if ev.SourceID == "" {
+		ev.SourceID = "test-source"
+	}
+	return ev
+}
+
+// DecodeSample decodes a user-supplied sample event, keeping numbers exact.
+func DecodeSample(raw json.RawMessage) (map[string]any, error) {
+	m, err := decodeEvent(raw)
+	if err != nil || m == nil {
+		return nil, store.FieldErrorf("events", "Each event must be a JSON object.")
+	}
+	return m, nil
+}
+
+// TestSend writes one event through a mapping to the destination now, and
+// records it in the delivery history as a test. The object's bytes are those
+// Render gives for the same event.
+func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store.Mapping, event map[string]any) (*store.Delivery, error) {
+	c, err := Compile(m, dest.Config.PathPrefix)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Trigger.Match(event) {
+		return nil, store.FieldErrorf("event", "The mapping's trigger does not accept this event, so it would never be written. Change the event or the trigger.")
+	}
+	now := e.db.Now()
+	d := &store.Delivery{ID: store.NewID("dlv"), DestinationID: dest.ID, MappingID: m.ID, Test: true, Events: 1, CreatedAt: now, Status: store.StatusUploading, Attempts: 1}
+	objs, err := Render(c, []map[string]any{event}, now, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	o := objs[0]
+	d.Key, d.ContentType, d.ContentEncoding, d.Bytes = o.Key, o.ContentType, o.ContentEncoding, int64(len(o.Body))
+	d.FirstEventAt, d.LastEventAt = now, now
+	if err := e.db.SealDelivery(ctx, d, nil, 0); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var res s3.PutResult
+	client, err := e.clients.Client(ctx, dest.ID, clientConfig(dest))
+	if err == nil {
+		res, err = client.Put(ctx, s3.PutInput{Key: o.Key, Body: bytes.NewReader(o.Body), ContentType: o.ContentType, ContentEncoding: o.ContentEncoding, Metadata: o.Metadata})
+	}
+	a := store.Attempt{N: 1, At: start, Duration: time.Since(start), OK: err == nil, HTTPStatus: res.HTTPStatus, RequestID: res.RequestID}
+	out := store.AttemptOutcome{Attempt: a, Status: store.StatusDelivered, Bytes: int64(len(o.Body))}
+	if err != nil {
+		f := s3.Classify(err)
+		out.Status = store.StatusFailed
+		out.Attempt.Code, out.Attempt.Message, out.Attempt.HTTPStatus = f.Code, f.Message, max(f.HTTPStatus, res.HTTPStatus)
+		if f.Hint != "" {
+			out.Attempt.Message += " — " + f.Hint
+		}
+	}
+	if err := e.db.FinishAttempt(context.WithoutCancel(ctx), d.ID, out); err != nil {
+		return nil, err
+	}
+	got, _, err := e.db.DeliveryByID(ctx, d.ID)
+	return got, err
+}

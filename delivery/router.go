@@ -1,0 +1,345 @@
+package delivery
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/s3relay/s3relay/store"
+)
+
+// routeChunk is how many events the router reads at a time.
+const routeChunk = 2000
+
+// refreshEvery is how often the router reloads mappings and destinations.
+const refreshEvery = 2 * time.Second
+
+// router assigns committed events to the open batches of matching mappings
+// and seals batches into deliveries. One goroutine runs it.
+type router struct {
+	e         *Engine
+	mappings  map[string]*mstate
+	refreshed time.Time
+}
+
+// mstate is the router's state of one active mapping.
+type mstate struct {
+	c       *Compiled
+	version string
+	destID  string
+	sources map[string]bool
+	// cursor is the persisted cursor: every event at or below it is sealed
+	// or did not match. routed is how far the router has looked; the events
+	// in between are in open batches.
+	cursor int64
+	routed int64
+	// sealedAhead holds events above the cursor already sealed into files
+	// (by an earlier run): they must not be routed again.
+	sealedAhead map[int64]bool
+	open        map[string]*batch
+}
+
+// batch is an open file: events chosen, not yet sealed. Only seqs are kept,
+// so memory stays small whatever the backlog.
+type batch struct {
+	partition     string
+	seqs          []int64
+	bytes         int64
+	firstReceived time.Time
+	first, last   time.Time
+	sample        *store.Event
+	sampleMsg     map[string]any
+}
+
+func newRouter(e *Engine) *router {
+	return &router{e: e, mappings: map[string]*mstate{}}
+}
+
+func (r *router) run(ctx context.Context) error {
+	for {
+		if time.Since(r.refreshed) >= refreshEvery {
+			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
+				r.e.log.Error("load mappings", "err", err)
+			}
+		}
+		n, err := r.routeChunk(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.e.log.Error("route events", "err", err)
+		}
+		caughtUp := n < routeChunk
+		if caughtUp {
+			r.sealExpired(ctx)
+		}
+		r.saveCursors(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !caughtUp && err == nil {
+			continue
+		}
+		wait := r.e.cfg.Poll
+		if d, ok := r.nextDeadline(); ok {
+			wait = min(wait, max(time.Until(d), 5*time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.e.wakeRouter:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// refresh loads the active mappings. A mapping whose settings or whose
+// destination changed starts again from its persisted cursor, so its open
+// batches are rebuilt with the new settings.
+func (r *router) refresh(ctx context.Context) error {
+	r.refreshed = time.Now()
+	ms, err := r.e.db.ActiveMappings(ctx)
+	if err != nil {
+		return err
+	}
+	cursors, err := r.e.db.Cursors(ctx)
+	if err != nil {
+		return err
+	}
+	dests := map[string]*store.Destination{}
+	seen := map[string]bool{}
+	for _, m := range ms {
+		d, ok := dests[m.DestinationID]
+		if !ok {
+			if d, err = r.e.db.DestinationByID(ctx, m.DestinationID); err != nil {
+				return err
+			}
+			dests[m.DestinationID] = d
+		}
+		version := m.UpdatedAt.String() + "|" + d.UpdatedAt.String()
+		seen[m.ID] = true
+		if st, ok := r.mappings[m.ID]; ok && st.version == version {
+			continue
+		}
+		c, err := Compile(m, d.Config.PathPrefix)
+		if err != nil {
+			r.e.log.Error("mapping cannot be used", "mapping", m.ID, "err", err)
+			delete(r.mappings, m.ID)
+			continue
+		}
+		cur := cursors[m.ID]
+		ahead, err := r.e.db.SealedAfter(ctx, m.ID, cur)
+		if err != nil {
+			return err
+		}
+		srcs := map[string]bool{}
+		for _, s := range d.SourceIDs {
+			srcs[s] = true
+		}
+		r.mappings[m.ID] = &mstate{c: c, version: version, destID: d.ID, sources: srcs, cursor: cur, routed: cur,
+			sealedAhead: ahead, open: map[string]*batch{}}
+	}
+	for id := range r.mappings {
+		if !seen[id] {
+			delete(r.mappings, id)
+		}
+	}
+	return nil
+}
+
+// routeChunk routes the next events and returns how many it read.
+func (r *router) routeChunk(ctx context.Context) (int, error) {
+	if len(r.mappings) == 0 {
+		return 0, nil
+	}
+	from := int64(-1)
+	for _, st := range r.mappings {
+		if from < 0 || st.routed < from {
+			from = st.routed
+		}
+	}
+	events, err := r.e.db.EventsAfter(ctx, from, routeChunk)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	for _, ev := range events {
+		var msg map[string]any
+		for _, st := range r.mappings {
+			if ev.Seq <= st.routed || !st.sources[ev.SourceID] {
+				continue
+			}
+			if st.sealedAhead[ev.Seq] {
+				delete(st.sealedAhead, ev.Seq)
+				continue
+			}
+			if msg == nil {
+				if msg, err = decodeEvent(ev.Body); err != nil {
+					r.e.log.Error("stored event is not JSON; skipped", "seq", ev.Seq, "err", err)
+					break
+				}
+			}
+			if !st.c.Trigger.Match(msg) {
+				continue
+			}
+			if err := r.add(ctx, st, ev, msg); err != nil {
+				return 0, err
+			}
+		}
+	}
+	last := events[len(events)-1].Seq
+	for _, st := range r.mappings {
+		st.routed = max(st.routed, last)
+	}
+	r.e.metrics.routed.Add(float64(len(events)))
+	return len(events), nil
+}
+
+func (r *router) add(ctx context.Context, st *mstate, ev *store.Event, msg map[string]any) error {
+	m := st.c.Mapping
+	part := st.c.partition(ev, msg)
+	b := st.open[part]
+	if b == nil {
+		b = &batch{partition: part, firstReceived: ev.ReceivedAt, first: ev.Timestamp, sample: ev, sampleMsg: msg}
+		st.open[part] = b
+	}
+	b.seqs = append(b.seqs, ev.Seq)
+	b.bytes += int64(len(ev.Body))
+	if ev.Timestamp.Before(b.first) {
+		b.first = ev.Timestamp
+	}
+	if ev.Timestamp.After(b.last) {
+		b.last = ev.Timestamp
+	}
+	// The json format writes one object per event; other formats fill files.
+	if m.Format == store.FormatJSON || len(b.seqs) >= m.BatchSize || b.bytes >= m.BatchMaxBytes {
+		return r.seal(ctx, st, b)
+	}
+	return nil
+}
+
+// seal turns an open batch into a pending delivery: key and membership are
+// persisted before any upload, in one transaction with the cursor.
+func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
+	delete(st.open, b.partition)
+	now := r.e.db.Now()
+	m := st.c.Mapping
+	d := &store.Delivery{
+		ID: store.NewID("dlv"), DestinationID: st.destID, MappingID: m.ID, Partition: b.partition,
+		Events: len(b.seqs), Bytes: b.bytes, FirstEventAt: b.first, LastEventAt: b.last, CreatedAt: now,
+		ContentType: st.c.Format.ContentType(), ContentEncoding: st.c.Format.ContentEncoding(),
+	}
+	var err error
+	if m.Format == store.FormatJSON {
+		obj, oerr := st.c.Format.Object(b.sampleMsg, now)
+		if oerr != nil {
+			err = oerr
+		} else {
+			d.Key, d.ContentType, d.ContentEncoding = obj.Key, obj.ContentType, obj.ContentEncoding
+		}
+	} else {
+		d.Key, err = st.c.keyFor(d, b.sample, b.sampleMsg, now)
+	}
+	if err != nil {
+		// A key that cannot be made (a key template reading a missing field,
+		// say) is not lost silently: the file is recorded as failed.
+		d.Key = "unnamed/" + d.ID
+		d.Status, d.LastError, d.LastErrorCode = store.StatusFailed, err.Error(), "KeyTemplate"
+	}
+	cursor := st.persistable()
+	err = r.e.db.SealDelivery(ctx, d, b.seqs, cursor)
+	if store.ErrorCode(err) == store.ECONFLICT && strings.Contains(store.ErrorMessage(err), "key") {
+		// The template named a key already written: never overwrite it.
+		d.Key = withFileID(d.Key, d.ID)
+		err = r.e.db.SealDelivery(ctx, d, b.seqs, cursor)
+	}
+	if err != nil {
+		st.open[b.partition] = b // kept in memory; sealing is tried again
+		return err
+	}
+	st.cursor = max(st.cursor, cursor)
+	r.e.metrics.sealed.Inc()
+	wake(r.e.wakeUploader)
+	return nil
+}
+
+// withFileID puts a file id before a key's extension.
+func withFileID(key, id string) string {
+	slash := strings.LastIndex(key, "/")
+	if dot := strings.Index(key[slash+1:], "."); dot > 0 {
+		i := slash + 1 + dot
+		return key[:i] + "-" + id + key[i:]
+	}
+	return key + "-" + id
+}
+
+// persistable is the cursor that may be saved: below the oldest event still
+// waiting in an open batch.
+func (st *mstate) persistable() int64 {
+	c := st.routed
+	for _, b := range st.open {
+		if len(b.seqs) > 0 && b.seqs[0]-1 < c {
+			c = b.seqs[0] - 1
+		}
+	}
+	return c
+}
+
+func (r *router) sealExpired(ctx context.Context) {
+	now := time.Now()
+	for _, st := range r.mappings {
+		age := time.Duration(st.c.Mapping.BatchMaxAgeSeconds) * time.Second
+		for _, b := range st.open {
+			if !now.Before(b.firstReceived.Add(age)) {
+				if err := r.seal(ctx, st, b); err != nil && ctx.Err() == nil {
+					r.e.log.Error("seal batch", "mapping", st.c.Mapping.ID, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// sealAll seals every open batch, whatever its size or age: on shutdown.
+func (r *router) sealAll(ctx context.Context) error {
+	for _, st := range r.mappings {
+		for _, b := range st.open {
+			if err := r.seal(ctx, st, b); err != nil {
+				return err
+			}
+		}
+	}
+	r.saveCursors(ctx)
+	return nil
+}
+
+func (r *router) nextDeadline() (time.Time, bool) {
+	var next time.Time
+	for _, st := range r.mappings {
+		age := time.Duration(st.c.Mapping.BatchMaxAgeSeconds) * time.Second
+		for _, b := range st.open {
+			if d := b.firstReceived.Add(age); next.IsZero() || d.Before(next) {
+				next = d
+			}
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// saveCursors persists cursors that moved without a seal (events that did
+// not match), so a restart does not look at them again.
+func (r *router) saveCursors(ctx context.Context) {
+	for id, st := range r.mappings {
+		c := st.persistable()
+		if c <= st.cursor {
+			continue
+		}
+		if err := r.e.db.SetCursor(ctx, id, c); err != nil {
+			if ctx.Err() == nil {
+				r.e.log.Error("save cursor", "mapping", id, "err", err)
+			}
+			return
+		}
+		st.cursor = c
+		for seq := range st.sealedAhead {
+			if seq <= c {
+				delete(st.sealedAhead, seq)
+			}
+		}
+	}
+}

@@ -1,0 +1,455 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Delivery statuses.
+const (
+	StatusPending   = "pending"
+	StatusUploading = "uploading"
+	StatusDelivered = "delivered"
+	StatusRetrying  = "retrying"
+	StatusFailed    = "failed"
+)
+
+// DeliveryStatuses lists the statuses in the order of a delivery's life.
+var DeliveryStatuses = []string{StatusPending, StatusUploading, StatusRetrying, StatusDelivered, StatusFailed}
+
+// Delivery is one S3 object: its key and exact membership are fixed when it
+// is sealed, before the first upload attempt.
+type Delivery struct {
+	ID              string
+	DestinationID   string
+	MappingID       string
+	Key             string
+	Partition       string
+	Status          string
+	Test            bool
+	Events          int
+	Bytes           int64
+	ContentType     string
+	ContentEncoding string
+	Checksum        string
+	Attempts        int
+	FirstEventAt    time.Time
+	LastEventAt     time.Time
+	CreatedAt       time.Time
+	DeliveredAt     time.Time
+	NextAttemptAt   time.Time
+	LastError       string
+	LastErrorCode   string
+}
+
+// Attempt is one upload attempt of a delivery.
+type Attempt struct {
+	N          int
+	At         time.Time
+	Duration   time.Duration
+	OK         bool
+	HTTPStatus int
+	Code       string
+	Message    string
+	RequestID  string
+}
+
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return ms(t)
+}
+
+const deliveryColumns = `id, destination_id, mapping_id, key, partition, status, test, events, bytes, content_type, content_encoding,
+	checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at, last_error, last_error_code`
+
+func scanDelivery(s scanner) (*Delivery, error) {
+	var d Delivery
+	var first, last, delivered, nextAt sql.NullInt64
+	var created int64
+	if err := s.Scan(&d.ID, &d.DestinationID, &d.MappingID, &d.Key, &d.Partition, &d.Status, &d.Test, &d.Events, &d.Bytes,
+		&d.ContentType, &d.ContentEncoding, &d.Checksum, &d.Attempts, &first, &last, &created, &delivered, &nextAt,
+		&d.LastError, &d.LastErrorCode); err != nil {
+		return nil, err
+	}
+	d.FirstEventAt, d.LastEventAt, d.CreatedAt = fromNullMS(first), fromNullMS(last), fromMS(created)
+	d.DeliveredAt, d.NextAttemptAt = fromNullMS(delivered), fromNullMS(nextAt)
+	return &d, nil
+}
+
+// SealDelivery stores a new delivery with its exact membership and, in the
+// same transaction, moves the mapping's cursor to cursor (when above 0). A
+// key or an event already sealed for the mapping is an ECONFLICT: nothing is
+// written, so no event can be in two files of one mapping.
+func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, cursor int64) error {
+	if d.ID == "" {
+		d.ID = NewID("dlv")
+	}
+	if d.Status == "" {
+		d.Status = StatusPending
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = db.Now()
+	}
+	if d.NextAttemptAt.IsZero() && d.Status == StatusPending {
+		d.NextAttemptAt = d.CreatedAt
+	}
+	d.Events = max(d.Events, len(seqs))
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("seal delivery: %w", err)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.DestinationID, d.MappingID, d.Key, d.Partition, d.Status, d.Test, d.Events, d.Bytes, d.ContentType, d.ContentEncoding,
+		d.Checksum, d.Attempts, nullMS(d.FirstEventAt), nullMS(d.LastEventAt), ms(d.CreatedAt), nullMS(d.DeliveredAt),
+		nullMS(d.NextAttemptAt), d.LastError, d.LastErrorCode)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return Errorf(ECONFLICT, "Another file of this destination already has the key %q.", d.Key)
+		}
+		return fmt.Errorf("seal delivery: %w", err)
+	}
+	if len(seqs) > 0 {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO delivery_events (mapping_id, event_seq, delivery_id) VALUES (?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("seal delivery: %w", err)
+		}
+		defer ins.Close()
+		for _, seq := range seqs {
+			if _, err := ins.ExecContext(ctx, d.MappingID, seq, d.ID); err != nil {
+				if isUniqueViolation(err) {
+					return Errorf(ECONFLICT, "Event %d is already in a file of this mapping.", seq)
+				}
+				return fmt.Errorf("seal delivery: %w", err)
+			}
+		}
+	}
+	if cursor > 0 {
+		if err := setCursor(ctx, tx, d.MappingID, cursor); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("seal delivery: %w", err)
+	}
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY"))
+}
+
+func setCursor(ctx context.Context, tx execer, mappingID string, seq int64) error {
+	// A cursor only moves forward.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, ?)
+		ON CONFLICT (mapping_id) DO UPDATE SET routed_seq = max(routed_seq, excluded.routed_seq)`, mappingID, seq); err != nil {
+		return fmt.Errorf("move cursor: %w", err)
+	}
+	return nil
+}
+
+// SetCursor moves a mapping's cursor forward to seq.
+func (db *DB) SetCursor(ctx context.Context, mappingID string, seq int64) error {
+	return setCursor(ctx, db.write, mappingID, seq)
+}
+
+// Cursors returns every mapping's cursor.
+func (db *DB) Cursors(ctx context.Context) (map[string]int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT mapping_id, routed_seq FROM mapping_cursors`)
+	if err != nil {
+		return nil, fmt.Errorf("cursors: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, fmt.Errorf("cursors: %w", err)
+		}
+		out[id] = seq
+	}
+	return out, rows.Err()
+}
+
+// SealedAfter returns the events after seq that are already sealed into a
+// file of the mapping: after a restart, the engine must not route them again.
+func (db *DB) SealedAfter(ctx context.Context, mappingID string, seq int64) (map[int64]bool, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT event_seq FROM delivery_events WHERE mapping_id = ? AND event_seq > ?`, mappingID, seq)
+	if err != nil {
+		return nil, fmt.Errorf("sealed events: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("sealed events: %w", err)
+		}
+		out[s] = true
+	}
+	return out, rows.Err()
+}
+
+// EventsAfter returns up to limit events with seq above after, in seq order.
+func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]*Event, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("events after: %w", err)
+	}
+	defer rows.Close()
+	var es []*Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("events after: %w", err)
+		}
+		es = append(es, e)
+	}
+	return es, rows.Err()
+}
+
+// DeliveryEvents calls fn for each event of a delivery, in seq order, reading
+// them as it goes so that a large file never sits in memory. It returns
+// ENOTFOUND when an event of the delivery has been purged.
+func (db *DB) DeliveryEvents(ctx context.Context, deliveryID string, limit int, fn func(*Event) error) error {
+	q := `SELECT ` + prefixed("e.", eventColumns) + ` FROM delivery_events de JOIN events e ON e.seq = de.event_seq
+		WHERE de.delivery_id = ? ORDER BY de.event_seq`
+	args := []any{deliveryID}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("delivery events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return fmt.Errorf("delivery events: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// DueDeliveries returns deliveries waiting for an upload attempt whose time
+// has come, oldest first.
+func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error) {
+	return db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ms(now), limit)
+}
+
+// NextDue returns when the next waiting delivery is due; zero when none waits.
+func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
+	var n sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')`).Scan(&n); err != nil {
+		return time.Time{}, fmt.Errorf("next due: %w", err)
+	}
+	return fromNullMS(n), nil
+}
+
+func (db *DB) queryDeliveries(ctx context.Context, q string, args ...any) ([]*Delivery, error) {
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	var ds []*Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
+		}
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
+}
+
+// StartAttempt marks a delivery as uploading and counts the attempt. It
+// returns false when the delivery was not waiting (another worker took it,
+// or a user changed it).
+func (db *DB) StartAttempt(ctx context.Context, id string) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'uploading', attempts = attempts + 1
+		WHERE id = ? AND status IN ('pending', 'retrying')`, id)
+	if err != nil {
+		return false, fmt.Errorf("start attempt: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// AttemptOutcome is what an upload attempt changes in its delivery.
+type AttemptOutcome struct {
+	Attempt Attempt
+	Status  string // delivered, retrying or failed
+	NextAt  time.Time
+	Bytes   int64
+	// Checksum, ContentType and ContentEncoding describe the uploaded file.
+	Checksum, ContentType, ContentEncoding string
+}
+
+// FinishAttempt records an attempt and its delivery's new status.
+func (db *DB) FinishAttempt(ctx context.Context, id string, o AttemptOutcome) error {
+	a := o.Attempt
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("finish attempt: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, at, duration_ms, ok, http_status, code, message, request_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.N, ms(a.At), a.Duration.Milliseconds(), a.OK, a.HTTPStatus, a.Code, a.Message, a.RequestID); err != nil {
+		return fmt.Errorf("finish attempt: %w", err)
+	}
+	var delivered, nextAt any
+	if o.Status == StatusDelivered {
+		delivered = ms(a.At.Add(a.Duration))
+	}
+	if o.Status == StatusRetrying {
+		nextAt = ms(o.NextAt)
+	}
+	lastErr, lastCode := a.Message, a.Code
+	if a.OK {
+		lastErr, lastCode = "", ""
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, delivered_at = ?, next_attempt_at = ?, last_error = ?, last_error_code = ?,
+		bytes = CASE WHEN ? > 0 THEN ? ELSE bytes END,
+		checksum = CASE WHEN ? <> '' THEN ? ELSE checksum END,
+		content_type = CASE WHEN ? <> '' THEN ? ELSE content_type END,
+		content_encoding = CASE WHEN ? <> '' THEN ? ELSE content_encoding END
+		WHERE id = ?`, o.Status, delivered, nextAt, lastErr, lastCode, o.Bytes, o.Bytes, o.Checksum, o.Checksum,
+		o.ContentType, o.ContentType, o.ContentEncoding, o.ContentEncoding, id); err != nil {
+		return fmt.Errorf("finish attempt: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("finish attempt: %w", err)
+	}
+	return nil
+}
+
+// ResetInterrupted returns deliveries left uploading by a stopped process to
+// pending, so that they are tried again; a key already written answers 412
+// and counts as delivered.
+func (db *DB) ResetInterrupted(ctx context.Context) (int64, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE status = 'uploading'`, ms(db.Now()))
+	if err != nil {
+		return 0, fmt.Errorf("reset interrupted: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// DeliveryFilter selects deliveries for the history page and API.
+type DeliveryFilter struct {
+	DestinationID string
+	MappingID     string
+	Status        string
+	Since, Until  time.Time
+	Page
+}
+
+// ListDeliveries returns one page of deliveries, newest first, and the cursor
+// of the next page. Keyset pagination on the time-ordered id keeps every page
+// as fast as the first, whatever the size of the history.
+func (db *DB) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, string, error) {
+	if err := f.Page.Validate(); err != nil {
+		return nil, "", err
+	}
+	if f.Status != "" && !contains(DeliveryStatuses, f.Status) {
+		return nil, "", FieldErrorf("status", "status must be one of %s.", strings.Join(DeliveryStatuses, ", "))
+	}
+	where, args := []string{"id < ?"}, []any{f.before()}
+	if f.DestinationID != "" {
+		where, args = append(where, "destination_id = ?"), append(args, f.DestinationID)
+	}
+	if f.MappingID != "" {
+		where, args = append(where, "mapping_id = ?"), append(args, f.MappingID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, ms(f.Until))
+	}
+	ds, err := db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY id DESC LIMIT ?`, append(args, f.Limit+1)...)
+	if err != nil {
+		return nil, "", err
+	}
+	ds, cursor := next(ds, f.Limit, func(d *Delivery) string { return d.ID })
+	return ds, cursor, nil
+}
+
+// DeliveryByID returns a delivery and its attempt log. Returns ENOTFOUND.
+func (db *DB) DeliveryByID(ctx context.Context, id string) (*Delivery, []Attempt, error) {
+	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, Errorf(ENOTFOUND, "Delivery not found.")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("get delivery: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT n, at, duration_ms, ok, http_status, code, message, request_id
+		FROM delivery_attempts WHERE delivery_id = ? ORDER BY n, id`, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get delivery: %w", err)
+	}
+	defer rows.Close()
+	as := []Attempt{}
+	for rows.Next() {
+		var a Attempt
+		var at, dur int64
+		if err := rows.Scan(&a.N, &at, &dur, &a.OK, &a.HTTPStatus, &a.Code, &a.Message, &a.RequestID); err != nil {
+			return nil, nil, fmt.Errorf("get delivery: %w", err)
+		}
+		a.At, a.Duration = fromMS(at), time.Duration(dur)*time.Millisecond
+		as = append(as, a)
+	}
+	return d, as, rows.Err()
+}
+
+// RetryDelivery makes a failed or retrying delivery due now. Returns
+// ENOTFOUND, or ECONFLICT when the delivery is not failed or retrying.
+func (db *DB) RetryDelivery(ctx context.Context, id string) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?
+		WHERE id = ? AND status IN ('failed', 'retrying') AND test = 0`, ms(db.Now()), id)
+	if err != nil {
+		return fmt.Errorf("retry delivery: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		d, _, err := db.DeliveryByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if d.Test {
+			return Errorf(ECONFLICT, "Test deliveries are not retried: send a new test event.")
+		}
+		return Errorf(ECONFLICT, "Only failed or retrying deliveries can be retried; this one is %s.", d.Status)
+	}
+	return nil
+}
+
+// RetryFailed makes every failed delivery of a destination due now and
+// returns how many there were.
+func (db *DB) RetryFailed(ctx context.Context, destinationID string) (int64, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?
+		WHERE destination_id = ? AND status = 'failed' AND test = 0`, ms(db.Now()), destinationID)
+	if err != nil {
+		return 0, fmt.Errorf("retry failed deliveries: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
