@@ -168,3 +168,6 @@ func clientConfig(d *store.Destination) s3.Config {
 		AccessKey: d.Credentials.Key, Secret: d.Credentials.Secret, Session: d.Credentials.Session,
 	}
 }
+
+// Wake tells the engine that deliveries became due (a user asked for a retry).
+func (e *Engine) Wake() { wake(e.wakeUploader) }

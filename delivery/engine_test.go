@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -256,4 +257,30 @@ func TestEngineSealsPartialBatchesByAgeAndSplitsTypes(t *testing.T) {
 	if parts["type=track"] != 5 || parts["type=page"] != 3 {
 		t.Errorf("files by partition = %v, want tracks and pages in separate files", parts)
 	}
+}
+
+// jsonlIDs reads every jsonl object under prefix and counts message ids.
+func (r *rig) jsonlIDs(tb testing.TB, prefix string) map[string]int {
+	tb.Helper()
+	counts := map[string]int{}
+	for _, key := range r.MinIO.MustListKeys(tb, r.Bucket, prefix) {
+		for _, line := range strings.Split(string(r.MinIO.MustGetObject(tb, r.Bucket, key)), "\n") {
+			if line == "" {
+				continue
+			}
+			var m struct {
+				MessageID string `json:"messageId"`
+			}
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				tb.Fatalf("%s: %v", key, err)
+			}
+			counts[m.MessageID]++
+		}
+	}
+	for id, n := range counts {
+		if n != 1 {
+			tb.Errorf("message %s is in %d objects", id, n)
+		}
+	}
+	return counts
 }
