@@ -61,7 +61,7 @@ func mustRig(tb testing.TB) *rig {
 	}
 	dest := &store.Destination{
 		Name: "minio", Enabled: true, SourceIDs: []string{src.ID},
-		Config: store.DestinationConfig{Bucket: bucket, Region: mi.Region, Auth: store.AuthKeys, Endpoint: mi.Endpoint, ForcePathStyle: true, PathPrefix: "raw/"},
+		Config:      store.DestinationConfig{Bucket: bucket, Region: mi.Region, Auth: store.AuthKeys, Endpoint: mi.Endpoint, ForcePathStyle: true, PathPrefix: "raw/"},
 		Credentials: store.Credentials{Key: mi.AccessKey, Secret: mi.SecretKey},
 	}
 	if err := db.CreateDestination(ctx, dest); err != nil {
