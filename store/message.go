@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -98,13 +99,15 @@ func ParseSegment(body []byte, endpoint string, receivedAt time.Time) (*SegmentR
 		if len(body) > MaxMessageBytes {
 			return nil, Errorf(EINVALID, "The message is %d bytes; a single call may be at most %d bytes.", len(body), MaxMessageBytes)
 		}
-		msg, err := decodeObject(body, "request body")
+		msg, err := decodeRawObject(body, "request body")
 		if err != nil {
 			return nil, err
 		}
 		req := &SegmentRequest{}
-		req.WriteKey, _ = msg["writeKey"].(string)
-		msg["type"] = endpoint
+		if raw, ok := msg["writeKey"]; ok {
+			json.Unmarshal(raw, &req.WriteKey)
+		}
+		msg["type"] = rawString(endpoint)
 		m, reason, detail := normalizeSegment(msg, nil, receivedAt)
 		if reason != "" {
 			return nil, Errorf(EINVALID, "Invalid %s call: %s.", endpoint, detail)
@@ -117,25 +120,34 @@ func ParseSegment(body []byte, endpoint string, receivedAt time.Time) (*SegmentR
 		return nil, Errorf(EINVALID, "The batch is %d bytes; at most %d are allowed.", len(body), MaxBatchBytes)
 	}
 	// The envelope is decoded with its messages left raw, so each message's
-	// size is the size it was sent with, and each is decoded once.
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		if _, derr := decodeObject(body, "request body"); derr != nil {
-			return nil, derr
-		}
-		return nil, Errorf(EINVALID, "The request body is not a valid batch: %s.", jsonErrorText(err))
-	}
-	if top == nil {
-		return nil, Errorf(EINVALID, "The request body must be a JSON object.")
+	// size is the size it was sent with, and only top-level fields are ever
+	// decoded: values pass through byte for byte.
+	top, err := decodeRawObject(body, "request body")
+	if err != nil {
+		return nil, err
 	}
 	req := &SegmentRequest{}
 	var env envelope
-	for name, dst := range map[string]any{"writeKey": &req.WriteKey, "context": &env.context, "integrations": &env.integrations, "sentAt": &env.sentAt} {
-		if raw, ok := top[name]; ok {
-			if err := decodeInto(raw, dst); err != nil {
-				return nil, FieldErrorf(name, "%s has the wrong JSON type.", name)
-			}
+	if raw, ok := top["writeKey"]; ok && json.Unmarshal(raw, &req.WriteKey) != nil {
+		return nil, FieldErrorf("writeKey", "writeKey has the wrong JSON type.")
+	}
+	for _, name := range []string{"context", "integrations"} {
+		raw, ok := top[name]
+		if !ok || isNull(raw) {
+			continue
 		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil, FieldErrorf(name, "%s has the wrong JSON type.", name)
+		}
+		if name == "context" {
+			env.context = obj
+		} else {
+			env.integrations = obj
+		}
+	}
+	if raw, ok := top["sentAt"]; ok && !isNull(raw) {
+		env.sentAt = raw
 	}
 	raw, ok := top["batch"]
 	if !ok {
@@ -154,18 +166,14 @@ func ParseSegment(body []byte, endpoint string, receivedAt time.Time) (*SegmentR
 		}
 	}
 	for _, it := range items {
-		var v any
-		if err := decodeInto(it, &v); err != nil {
-			return nil, Errorf(EINVALID, "The request body is not valid JSON: %s.", jsonErrorText(err))
-		}
-		obj, ok := v.(map[string]any)
-		if !ok {
-			req.Drops = append(req.Drops, Drop{Reason: DropNotObject, Example: example(v)})
+		var obj map[string]json.RawMessage
+		if firstByte(it) != '{' || json.Unmarshal(it, &obj) != nil {
+			req.Drops = append(req.Drops, Drop{Reason: DropNotObject, Example: example(it)})
 			continue
 		}
 		m, reason, _ := normalizeSegment(obj, &env, receivedAt)
 		if reason != "" {
-			req.Drops = append(req.Drops, Drop{Reason: reason, Example: example(obj)})
+			req.Drops = append(req.Drops, Drop{Reason: reason, Example: example(it)})
 			continue
 		}
 		req.Messages = append(req.Messages, m)
@@ -173,16 +181,10 @@ func ParseSegment(body []byte, endpoint string, receivedAt time.Time) (*SegmentR
 	return req, nil
 }
 
-// decodeInto decodes raw JSON keeping numbers exactly as written.
-func decodeInto(raw json.RawMessage, dst any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	return dec.Decode(dst)
-}
-
+// envelope is what a batch shares with its messages.
 type envelope struct {
-	context, integrations map[string]any
-	sentAt                any
+	context, integrations map[string]json.RawMessage
+	sentAt                json.RawMessage
 }
 
 // decodeObject decodes a JSON object, keeping numbers exactly as written.
@@ -203,6 +205,20 @@ func decodeObject(body []byte, what string) (map[string]any, error) {
 	return obj, nil
 }
 
+// decodeRawObject decodes the top level of a JSON object; its values stay
+// raw JSON.
+func decodeRawObject(body []byte, what string) (map[string]json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		// The full decoder explains what is wrong in the user's terms.
+		if _, derr := decodeObject(body, what); derr != nil {
+			return nil, derr
+		}
+		return nil, Errorf(EINVALID, "The %s must be a JSON object.", what)
+	}
+	return obj, nil
+}
+
 func jsonErrorText(err error) string {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return "it ends too early"
@@ -210,120 +226,200 @@ func jsonErrorText(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
-func objectOrNil(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
+// firstByte is the first non-space byte of a JSON text.
+func firstByte(raw []byte) byte {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+func isNull(raw json.RawMessage) bool { return firstByte(raw) == 'n' || len(raw) == 0 }
+
+func rawString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// stringField reads a string field; ok is false when it is present with
+// another JSON type.
+func stringField(msg map[string]json.RawMessage, f string) (string, bool) {
+	raw, present := msg[f]
+	if !present || isNull(raw) {
+		return "", true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // normalizeSegment checks one message and builds what is stored. It returns
-// a drop reason and its detail when the message is not valid.
-func normalizeSegment(msg map[string]any, env *envelope, receivedAt time.Time) (*Message, string, string) {
-	typ, _ := msg["type"].(string)
+// a drop reason and its detail when the message is not valid. Only top-level
+// fields are decoded; everything else is stored exactly as it was sent.
+func normalizeSegment(msg map[string]json.RawMessage, env *envelope, receivedAt time.Time) (*Message, string, string) {
+	typ, _ := stringField(msg, "type")
 	if !isSegmentType(typ) {
 		return nil, DropUnknownType, "type must be one of identify, track, page, screen, group, alias"
 	}
 	delete(msg, "writeKey") // a credential, never stored
+	ids := map[string]string{}
 	for _, f := range []string{"userId", "anonymousId", "messageId", "groupId", "previousId"} {
-		if !idField(msg, f) {
+		v, ok := idField(msg, f)
+		if !ok {
 			return nil, DropBadField, f + " must be a string or a number"
 		}
+		ids[f] = v
 	}
-	if isEmpty(msg["userId"]) && isEmpty(msg["anonymousId"]) {
+	if strings.TrimSpace(ids["userId"]) == "" && strings.TrimSpace(ids["anonymousId"]) == "" {
 		return nil, DropMissingUser, "userId or anonymousId is required"
 	}
 	name := ""
 	switch typ {
 	case "track":
-		ev, ok := msg["event"].(string)
+		ev, ok := stringField(msg, "event")
 		if !ok || strings.TrimSpace(ev) == "" {
 			return nil, DropMissingEvent, "event is required"
 		}
 		name = ev
 	case "page", "screen":
-		name, _ = msg["name"].(string)
+		n, ok := stringField(msg, "name")
+		if !ok {
+			return nil, DropBadField, "name must be a string"
+		}
+		name = n
 	case "group":
-		if isEmpty(msg["groupId"]) {
+		if strings.TrimSpace(ids["groupId"]) == "" {
 			return nil, DropMissingGroupID, "groupId is required"
 		}
 	case "alias":
-		if isEmpty(msg["previousId"]) {
+		if strings.TrimSpace(ids["previousId"]) == "" {
 			return nil, DropMissingPrevious, "previousId is required"
 		}
 	}
 	for _, f := range []string{"properties", "traits", "context", "integrations"} {
-		if v, ok := msg[f]; ok && v != nil {
-			if _, isObj := v.(map[string]any); !isObj {
-				return nil, DropBadField, f + " must be an object"
-			}
+		if raw, ok := msg[f]; ok && !isNull(raw) && firstByte(raw) != '{' {
+			return nil, DropBadField, f + " must be an object"
 		}
 	}
 	if env != nil {
-		msg["context"] = mergeUnder(objectOrNil(msg["context"]), env.context)
-		msg["integrations"] = mergeUnder(objectOrNil(msg["integrations"]), env.integrations)
-		if _, ok := msg["sentAt"]; !ok && env.sentAt != nil {
+		for f, envObj := range map[string]map[string]json.RawMessage{"context": env.context, "integrations": env.integrations} {
+			merged, err := mergeUnder(msg[f], envObj)
+			if err != nil {
+				return nil, DropBadField, f + " must be an object"
+			}
+			if merged != nil {
+				msg[f] = merged
+			}
+		}
+		if raw, ok := msg["sentAt"]; (!ok || isNull(raw)) && env.sentAt != nil {
 			msg["sentAt"] = env.sentAt
 		}
-		if msg["context"] == nil {
-			delete(msg, "context")
-		}
-		if msg["integrations"] == nil {
-			delete(msg, "integrations")
-		}
 	}
-	id, _ := msg["messageId"].(string)
+	id := ids["messageId"]
 	if id == "" {
 		id = newMessageID()
-		msg["messageId"] = id
+		msg["messageId"] = rawString(id)
 	}
-	ts := EventTimestamp(msg, receivedAt)
-	msg["receivedAt"] = receivedAt.UTC().Format(jsonTime)
-	msg["timestamp"] = ts.Format(jsonTime)
-	body, err := marshal(msg)
-	if err != nil {
-		return nil, DropBadField, err.Error()
-	}
-	return &Message{ID: id, Kind: KindSegment, Type: typ, Name: name, Timestamp: ts, Body: body}, "", ""
+	ts := eventTimestamp(msg, receivedAt)
+	msg["receivedAt"] = rawString(receivedAt.UTC().Format(jsonTime))
+	msg["timestamp"] = rawString(ts.Format(jsonTime))
+	return &Message{ID: id, Kind: KindSegment, Type: typ, Name: name, Timestamp: ts, Body: encodeRawObject(msg)}, "", ""
 }
 
-// idField checks that an identifier is a string, a number (stored as its
-// text, as Segment does) or absent.
-func idField(msg map[string]any, f string) bool {
-	switch v := msg[f].(type) {
-	case nil, string:
-		return true
-	case json.Number:
-		msg[f] = v.String()
-		return true
+// idField reads an identifier: a string, or a number, which is stored as its
+// text, as Segment does. ok is false for other JSON types.
+func idField(msg map[string]json.RawMessage, f string) (string, bool) {
+	raw, present := msg[f]
+	if !present || isNull(raw) {
+		return "", true
 	}
-	return false
-}
-
-func isEmpty(v any) bool {
-	s, ok := v.(string)
-	return v == nil || (ok && strings.TrimSpace(s) == "")
+	switch c := firstByte(raw); {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case c == '-' || (c >= '0' && c <= '9'):
+		text := strings.TrimSpace(string(raw))
+		msg[f] = rawString(text)
+		return text, true
+	}
+	return "", false
 }
 
 // mergeUnder returns own with the envelope's keys added where own lacks them:
-// the message's own keys win.
-func mergeUnder(own, env map[string]any) map[string]any {
+// the message's own keys win. It returns nil when there is nothing to store.
+func mergeUnder(own json.RawMessage, env map[string]json.RawMessage) (json.RawMessage, error) {
 	if len(env) == 0 {
-		return own
+		return nil, nil
 	}
-	if own == nil {
-		own = make(map[string]any, len(env))
-	}
-	for k, v := range env {
-		if _, ok := own[k]; !ok {
-			own[k] = v
+	obj := map[string]json.RawMessage{}
+	if len(own) > 0 && !isNull(own) {
+		if err := json.Unmarshal(own, &obj); err != nil {
+			return nil, err
 		}
 	}
-	return own
+	for k, v := range env {
+		if _, ok := obj[k]; !ok {
+			obj[k] = v
+		}
+	}
+	return encodeRawObject(obj), nil
 }
 
-// EventTimestamp applies Segment's timestamp rule: an explicit timestamp is
+// encodeRawObject writes an object of raw values, keys sorted. The values
+// come from a decoder that validated them, so they are written as they are.
+func encodeRawObject(obj map[string]json.RawMessage) []byte {
+	keys := make([]string, 0, len(obj))
+	size := 2
+	for k, v := range obj {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, bytes.TrimSpace(obj[k])...)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, escaping as encoding/json
+// does without HTML escaping.
+func appendJSONString(b []byte, s string) []byte {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	enc, _ := marshal(s)
+	return append(b, enc...)
+}
+
+// eventTimestamp applies Segment's timestamp rule: an explicit timestamp is
 // kept; otherwise originalTimestamp corrected for the client's clock skew,
 // receivedAt - (sentAt - originalTimestamp); otherwise receivedAt.
-func EventTimestamp(msg map[string]any, receivedAt time.Time) time.Time {
+func eventTimestamp(msg map[string]json.RawMessage, receivedAt time.Time) time.Time {
 	if t, ok := parseTime(msg["timestamp"]); ok {
 		return t
 	}
@@ -336,9 +432,12 @@ func EventTimestamp(msg map[string]any, receivedAt time.Time) time.Time {
 	return receivedAt.UTC()
 }
 
-func parseTime(v any) (time.Time, bool) {
-	s, ok := v.(string)
-	if !ok || s == "" {
+func parseTime(raw json.RawMessage) (time.Time, bool) {
+	if firstByte(raw) != '"' {
+		return time.Time{}, false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil || s == "" {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -369,9 +468,8 @@ func marshal(v any) ([]byte, error) {
 }
 
 // example is the start of a refused message, kept to help its sender.
-func example(v any) string {
-	b, _ := marshal(v)
-	s := string(b)
+func example(raw []byte) string {
+	s := string(bytes.TrimSpace(raw))
 	if len(s) > 300 {
 		s = s[:300]
 		for !utf8.ValidString(s) {
