@@ -22,6 +22,10 @@ type Compiled struct {
 	// splitTypes: the trigger accepts several event types, so files are split
 	// by type, as Segment does.
 	splitTypes bool
+	// light: the trigger reads only fields the store keeps in columns (type,
+	// event, topic), so routing need not decode the event; readsEvent says
+	// whether "event" is among them.
+	light, readsEvent bool
 }
 
 // FormatSpec converts a mapping and its destination's path prefix into the
@@ -76,7 +80,38 @@ func Compile(m *store.Mapping, pathPrefix string) (*Compiled, error) {
 		return nil, fmt.Errorf("compile mapping: %w", err)
 	}
 	types, all := trig.Types()
-	return &Compiled{Mapping: m, Trigger: trig, Format: f, splitTypes: all || len(types) > 1}, nil
+	c := &Compiled{Mapping: m, Trigger: trig, Format: f, splitTypes: all || len(types) > 1, light: m.Format != store.FormatJSON}
+	for _, root := range trig.Roots() {
+		switch root {
+		case "type", "topic":
+		case "event":
+			c.readsEvent = true
+		default:
+			c.light = false
+		}
+	}
+	return c, nil
+}
+
+// columnsView is what a stored event shows of itself without decoding its
+// body: exactly the fields a light trigger reads and the key layouts use.
+// ok is false when the body must be decoded to see them faithfully.
+func (c *Compiled) columnsView(e *store.Event) (map[string]any, bool) {
+	if !c.light {
+		return nil, false
+	}
+	if e.Kind == store.KindPublish {
+		return map[string]any{"topic": e.Name}, true
+	}
+	// A track's event is its name column; other calls may carry an "event"
+	// field too, which only the body shows.
+	if e.Type == "track" {
+		return map[string]any{"type": e.Type, "event": e.Name}, true
+	}
+	if c.readsEvent || c.Format.KeyFields().Event {
+		return nil, false
+	}
+	return map[string]any{"type": e.Type}, true
 }
 
 // decodeEvent decodes a stored message for matching and encoding, keeping

@@ -160,7 +160,7 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, ev := range events {
-		var msg map[string]any
+		var full map[string]any
 		for _, st := range r.mappings {
 			if ev.Seq <= st.routed || !st.sources[ev.SourceID] {
 				continue
@@ -169,11 +169,15 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 				delete(st.sealedAhead, ev.Seq)
 				continue
 			}
-			if msg == nil {
-				if msg, err = decodeEvent(ev.Body); err != nil {
-					r.e.log.Error("stored event is not JSON; skipped", "seq", ev.Seq, "err", err)
-					break
+			msg, ok := st.c.columnsView(ev)
+			if !ok {
+				if full == nil {
+					if full, err = decodeEvent(ev.Body); err != nil {
+						r.e.log.Error("stored event is not JSON; skipped", "seq", ev.Seq, "err", err)
+						break
+					}
 				}
+				msg = full
 			}
 			if !st.c.Trigger.Match(msg) {
 				continue
