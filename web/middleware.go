@@ -57,6 +57,11 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" || strings.HasPrefix(route, "/static") {
 			return nil
 		}
+		// Ingestion runs at thousands of requests a second: its successes are
+		// counted in the metrics, and only its failures are logged.
+		if (strings.HasPrefix(route, "/v1/") || route == "/api/v1/publish") && status < 400 {
+			return nil
+		}
 		s.log.Info("request",
 			"method", c.Request().Method,
 			"path", c.Request().URL.Path,
