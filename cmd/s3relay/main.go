@@ -142,6 +142,7 @@ type Config struct {
 	AdminPassword string
 	MaxBacklog    int64
 	Retention     time.Duration
+	Engine        delivery.Config
 }
 
 // Main is a running s3relay: its database, the event writer, the retention
@@ -172,7 +173,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.DB.UseKeys(keys)
 	m.Events = m.DB.NewAppender()
 	clients := &s3.Factory{}
-	m.Engine = delivery.New(m.DB, clients, m.Log, delivery.Config{})
+	m.Engine = delivery.New(m.DB, clients, m.Log, m.Config.Engine)
 	m.Events.OnCommit = m.Engine.Notify
 	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
 	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog},
@@ -231,6 +232,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.BaseURL, "base-url", env("S3RELAY_BASE_URL", ""), "external URL of the dashboard (env S3RELAY_BASE_URL; default derived from --addr)")
 	maxBacklog := fs.String("max-backlog", env("S3RELAY_MAX_BACKLOG", "5000000"), "events waiting for delivery past which ingestion answers 429; 0 for no limit (env S3RELAY_MAX_BACKLOG)")
 	retention := fs.String("retention", env("S3RELAY_RETENTION", delivery.DefaultRetention.String()), "how long events are kept after delivery, e.g. 168h (env S3RELAY_RETENTION)")
+	workers := fs.String("upload-workers", env("S3RELAY_UPLOAD_WORKERS", "8"), "concurrent uploads to S3 (env S3RELAY_UPLOAD_WORKERS)")
+	perDest := fs.String("uploads-per-destination", env("S3RELAY_UPLOADS_PER_DESTINATION", "4"), "concurrent uploads to one destination (env S3RELAY_UPLOADS_PER_DESTINATION)")
+	attempts := fs.String("max-attempts", env("S3RELAY_MAX_ATTEMPTS", "12"), "attempts of a retryable failure before a delivery fails (env S3RELAY_MAX_ATTEMPTS)")
+	backoffMax := fs.String("max-backoff", env("S3RELAY_MAX_BACKOFF", "5m"), "longest wait between attempts (env S3RELAY_MAX_BACKOFF)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -240,6 +245,20 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.Retention, err = time.ParseDuration(*retention); err != nil || cfg.Retention <= 0 {
 		return &usageError{fmt.Sprintf("--retention %q: want a duration such as 168h", *retention)}
+	}
+	for _, n := range []struct {
+		flag string
+		val  *string
+		dst  *int
+	}{{"upload-workers", workers, &cfg.Engine.Workers}, {"uploads-per-destination", perDest, &cfg.Engine.PerDestination}, {"max-attempts", attempts, &cfg.Engine.MaxAttempts}} {
+		v, err := strconv.Atoi(*n.val)
+		if err != nil || v < 1 || v > 1000 {
+			return &usageError{fmt.Sprintf("--%s %q: want a whole number from 1 to 1000", n.flag, *n.val)}
+		}
+		*n.dst = v
+	}
+	if cfg.Engine.BackoffMax, err = time.ParseDuration(*backoffMax); err != nil || cfg.Engine.BackoffMax < time.Second {
+		return &usageError{fmt.Sprintf("--max-backoff %q: want a duration of at least 1s, such as 5m", *backoffMax)}
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return &usageError{fmt.Sprintf("--addr %q: want host:port", cfg.Addr)}
