@@ -139,9 +139,16 @@ type PutResult struct {
 // Put uploads one object with If-None-Match: * (it never overwrites), a CRC32C checksum that S3 verifies
 // and stores with the object, and the destination's storage class and server-side encryption.
 // CRC32C rather than SHA-256: it is computed in hardware and S3 checks it end to end just as well.
+// Bodies above MultipartThreshold are uploaded in parts (see putMultipart).
 // A 412 returns ErrAlreadyExists (test with errors.Is); other errors classify with Classify. The result
 // is filled in as far as a response arrived, also on error.
 func (c *Client) Put(ctx context.Context, in PutInput) (PutResult, error) {
+	if size, err := in.Body.Seek(0, io.SeekEnd); err == nil && size > MultipartThreshold {
+		return c.putMultipart(ctx, in, size)
+	}
+	if _, err := in.Body.Seek(0, io.SeekStart); err != nil {
+		return PutResult{}, &opError{op: "put", key: in.Key, cfg: c.cfg, err: err}
+	}
 	input := &awss3.PutObjectInput{
 		Bucket:            aws.String(c.cfg.Bucket),
 		Key:               aws.String(in.Key),
