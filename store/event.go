@@ -213,17 +213,20 @@ func (db *DB) LastSeq(ctx context.Context) (int64, error) {
 }
 
 // Backlog estimates how many stored events still wait for delivery: those
-// past the cursor of the enabled mapping that is furthest behind. It is 0
-// when no enabled mapping exists, since no event then waits for anything.
+// past the cursor of the enabled mapping that is furthest behind, plus those
+// sealed into files not yet written (failed files are not waiting: they wait
+// for a user). It is 0 when nothing is set up to deliver.
 func (db *DB) Backlog(ctx context.Context) (int64, error) {
-	var n sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(seq), 0) FROM events) - min(c.routed_seq)
-		FROM mapping_cursors c
-		JOIN mappings m ON m.id = c.mapping_id
-		JOIN destinations d ON d.id = m.destination_id
-		WHERE m.enabled = 1 AND d.enabled = 1`).Scan(&n)
+	var routing, sealed sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT
+		(SELECT (SELECT coalesce(max(seq), 0) FROM events) - min(c.routed_seq)
+		   FROM mapping_cursors c
+		   JOIN mappings m ON m.id = c.mapping_id
+		   JOIN destinations d ON d.id = m.destination_id
+		  WHERE m.enabled = 1 AND d.enabled = 1),
+		(SELECT sum(events) FROM deliveries WHERE status IN ('pending', 'uploading', 'retrying') AND test = 0)`).Scan(&routing, &sealed)
 	if err != nil {
 		return 0, fmt.Errorf("backlog: %w", err)
 	}
-	return max(n.Int64, 0), nil
+	return max(routing.Int64, 0) + sealed.Int64, nil
 }

@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/s3relay/s3relay/store"
+)
+
+func TestBacklogAndPurgeFollowDelivery(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	keys, _ := store.LoadKeys(t.TempDir())
+	db.UseKeys(keys)
+	a := MustAppender(t, db)
+	src := MustSource(t, db, "web")
+	d := validDestination()
+	d.Enabled, d.SourceIDs = true, []string{src.ID}
+	if err := db.CreateDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
+	if err := db.CreateMapping(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	old := received.Add(-30 * 24 * time.Hour)
+	req := mustBatch(t, `{"batch":[
+		{"type":"track","userId":"u","event":"A","messageId":"1"},
+		{"type":"track","userId":"u","event":"A","messageId":"2"},
+		{"type":"track","userId":"u","event":"A","messageId":"3"},
+		{"type":"track","userId":"u","event":"A","messageId":"4"}]}`)
+	if _, err := a.Append(ctx, src.ID, old, req.Messages, nil); err != nil {
+		t.Fatal(err)
+	}
+	backlog := func() int64 {
+		t.Helper()
+		n, err := db.Backlog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := backlog(); n != 4 {
+		t.Fatalf("backlog = %d, want 4 unrouted events", n)
+	}
+	// Events 1 and 2 are sealed into a file not yet written; the cursor moves past them.
+	dl := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k1"}
+	if err := db.SealDelivery(ctx, dl, []int64{1, 2}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(); n != 4 {
+		t.Errorf("backlog = %d, want 4 (2 sealed, not written, and 2 unrouted)", n)
+	}
+	if _, err := db.PurgeEvents(ctx, received, 100); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _, _ := db.ListEvents(ctx, store.EventFilter{}); len(evs) != 4 {
+		t.Errorf("purge deleted events still needed: %d left, want 4", len(evs))
+	}
+	if err := db.SealDelivery(ctx, dl, []int64{1}, 0); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("sealing an event twice for one mapping: %v, want conflict", err)
+	}
+	if err := db.SealDelivery(ctx, &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k1"}, []int64{3}, 0); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("a second file with the same key: %v, want conflict", err)
+	}
+	if ok, err := db.StartAttempt(ctx, dl.ID); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if err := db.FinishAttempt(ctx, dl.ID, store.AttemptOutcome{Attempt: store.Attempt{N: 1, At: received, OK: true}, Status: store.StatusDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(); n != 2 {
+		t.Errorf("backlog = %d after the file was written, want 2", n)
+	}
+	if n, err := db.PurgeEvents(ctx, received, 100); err != nil || n != 2 {
+		t.Errorf("purged %d, %v; want the 2 delivered events only", n, err)
+	}
+}
