@@ -19,7 +19,15 @@ type apiSource struct {
 }
 
 func toAPISource(s *store.Source) apiSource {
-	return apiSource{ID: s.ID, Name: s.Name, WriteKey: s.WriteKey, CreatedAt: s.CreatedAt}
+	// Times are stored to the millisecond: a source just created must read
+	// the same as when it is fetched again.
+	return apiSource{ID: s.ID, Name: s.Name, WriteKey: s.WriteKey, CreatedAt: s.CreatedAt.Truncate(time.Millisecond)}
+}
+
+// sourceInput is the body of POST and PATCH /api/v1/sources. Name is a
+// pointer so that PATCH can tell a missing name from an empty one.
+type sourceInput struct {
+	Name *string `json:"name"`
 }
 
 // listResponse is the shape of every list route.
@@ -55,4 +63,65 @@ func (s *Server) handleAPISourceList(c echo.Context) error {
 		out.Data = append(out.Data, toAPISource(src))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) handleAPISourceCreate(c echo.Context) error {
+	var in sourceInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	src := &store.Source{}
+	if in.Name != nil {
+		src.Name = *in.Name
+	}
+	if err := s.db.CreateSource(c.Request().Context(), src); err != nil {
+		return err
+	}
+	s.log.Info("source created", "source", src.ID, "name", src.Name, "by", actor(c))
+	return c.JSON(http.StatusCreated, toAPISource(src))
+}
+
+func (s *Server) handleAPISourceGet(c echo.Context) error {
+	src, err := s.db.SourceByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPISource(src))
+}
+
+func (s *Server) handleAPISourceUpdate(c echo.Context) error {
+	var in sourceInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var src *store.Source
+	var err error
+	if in.Name == nil {
+		// Nothing to change: answer with the source as it is, as PATCH does.
+		src, err = s.db.SourceByID(ctx, c.Param("id"))
+	} else {
+		src, err = s.db.RenameSource(ctx, c.Param("id"), *in.Name)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPISource(src))
+}
+
+func (s *Server) handleAPISourceDelete(c echo.Context) error {
+	if err := s.db.DeleteSource(c.Request().Context(), c.Param("id")); err != nil {
+		return err
+	}
+	s.log.Info("source deleted", "source", c.Param("id"), "by", actor(c))
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleAPISourceRotateKey(c echo.Context) error {
+	src, err := s.db.RotateWriteKey(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	s.log.Info("source write key rotated", "source", src.ID, "by", actor(c))
+	return c.JSON(http.StatusOK, toAPISource(src))
 }

@@ -33,7 +33,6 @@ type env struct {
 	DataDir string
 }
 
-
 type envOptions struct {
 	baseURL    string
 	noAdmin    bool

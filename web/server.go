@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/s3relay/s3relay/delivery"
+	"github.com/s3relay/s3relay/delivery/s3"
 	"github.com/s3relay/s3relay/store"
 )
 
@@ -50,6 +52,15 @@ type Deps struct {
 	Events Appender
 	// Backlog tells how far delivery is behind, for the 429 answer.
 	Backlog Backlogger
+	// Destinations runs connection tests and knows the server's own AWS
+	// identity; a delivery.Tester with a client factory of its own when nil.
+	Destinations DestinationTester
+	// TestSender writes the mapping editor's test events: the delivery
+	// engine; an engine of its own, never run, when nil.
+	TestSender TestSender
+	// Uploads is woken when a user retries deliveries: the delivery engine.
+	// When nil, retried deliveries wait for the engine's next poll.
+	Uploads UploadWaker
 }
 
 // Server is the HTTP side of s3relay.
@@ -71,6 +82,12 @@ type Server struct {
 	events  Appender
 	backlog *backlogCache
 
+	destinations DestinationTester
+	testSender   TestSender
+
+	uploads    UploadWaker
+	throughput throughputCache
+
 	httpRequests    *prometheus.HistogramVec
 	eventsStored    prometheus.Counter
 	eventsDuplicate prometheus.Counter
@@ -86,6 +103,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Backlog == nil {
 		deps.Backlog = db
+	}
+	if deps.Destinations == nil {
+		deps.Destinations = delivery.NewTester(db, &s3.Factory{})
+	}
+	if deps.TestSender == nil {
+		deps.TestSender = delivery.New(db, &s3.Factory{}, log, delivery.Config{})
 	}
 	if cfg.SessionIdle == 0 {
 		cfg.SessionIdle = 12 * time.Hour
@@ -115,6 +138,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		logins:  newLimiter(loginRate, loginBurst),
 		events:  deps.Events,
 		backlog: &backlogCache{src: deps.Backlog},
+
+		destinations: deps.Destinations,
+		uploads:      deps.Uploads,
+		testSender:   deps.TestSender,
 	}
 	s.sessions = newSessionStore(db, keys, store.SessionPolicy{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, s.secure)
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

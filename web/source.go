@@ -1,13 +1,21 @@
 package web
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/s3relay/s3relay/store"
 	"github.com/s3relay/s3relay/views"
 )
+
+// sourceEvents is how many of its latest events a source's page shows.
+const sourceEvents = 10
+
+// keyPrefixLen is how much of a write key the sources list shows.
+const keyPrefixLen = 6
 
 func (s *Server) sourcesView(c echo.Context) (views.SourcesView, error) {
 	v := views.SourcesView{Page: s.page(c, "Sources", "sources")}
@@ -16,7 +24,7 @@ func (s *Server) sourcesView(c echo.Context) (views.SourcesView, error) {
 		return v, err
 	}
 	for _, src := range srcs {
-		v.Sources = append(v.Sources, views.SourceRow{ID: src.ID, Name: src.Name, WriteKey: src.WriteKey, CreatedAt: src.CreatedAt})
+		v.Sources = append(v.Sources, views.SourceRow{ID: src.ID, Name: src.Name, KeyPrefix: src.WriteKey[:min(keyPrefixLen, len(src.WriteKey))], CreatedAt: src.CreatedAt})
 	}
 	return v, nil
 }
@@ -43,5 +51,185 @@ func (s *Server) handleSourceCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/sources", "Source “"+src.Name+"” created. Its write key is ready to use.")
+	s.log.Info("source created", "source", src.ID, "name", src.Name, "by", actor(c))
+	return s.redirectWithFlash(c, "/sources/"+src.ID, "Source “"+src.Name+"” created. Set up your application with its write key below.")
+}
+
+// sourceView is the view model of a source's page. Returns ENOTFOUND.
+func (s *Server) sourceView(c echo.Context, id string) (views.SourceView, error) {
+	ctx := c.Request().Context()
+	src, err := s.db.SourceByID(ctx, id)
+	if err != nil {
+		return views.SourceView{}, err
+	}
+	v := views.SourceView{
+		Page:      s.page(c, src.Name, "sources"),
+		ID:        src.ID,
+		Name:      src.Name,
+		NewName:   src.Name,
+		WriteKey:  src.WriteKey,
+		CreatedAt: src.CreatedAt,
+		BaseURL:   s.cfg.BaseURL,
+		Snippets:  setupSnippets(s.cfg.BaseURL, src.WriteKey),
+		EventsURL: eventsURL("/events", store.EventFilter{SourceID: src.ID}),
+	}
+	names := map[string]string{src.ID: src.Name}
+	ds, err := s.db.ListDrops(ctx, src.ID)
+	if err != nil {
+		return v, err
+	}
+	if v.Drops, err = s.dropRows(ctx, ds, names); err != nil {
+		return v, err
+	}
+	es, _, err := s.db.ListEvents(ctx, store.EventFilter{SourceID: src.ID, Limit: sourceEvents})
+	if err != nil {
+		return v, err
+	}
+	v.Events, err = s.eventRows(ctx, es, names, math.MaxInt64)
+	return v, err
+}
+
+func (s *Server) handleSourceShow(c echo.Context) error {
+	v, err := s.sourceView(c, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.Source(v))
+}
+
+func (s *Server) handleSourceRename(c echo.Context) error {
+	name := c.FormValue("name")
+	src, err := s.db.RenameSource(c.Request().Context(), c.Param("id"), name)
+	if store.ErrorCode(err) == store.EINVALID {
+		v, verr := s.sourceView(c, c.Param("id"))
+		if verr != nil {
+			return verr
+		}
+		v.NewName, v.Errors = name, formErrors(err, nil)
+		return s.render(c, http.StatusUnprocessableEntity, views.Source(v))
+	}
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/sources/"+src.ID, "Source renamed to “"+src.Name+"”.")
+}
+
+func (s *Server) handleSourceRotateKey(c echo.Context) error {
+	src, err := s.db.RotateWriteKey(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	s.log.Info("source write key rotated", "source", src.ID, "by", actor(c))
+	return s.redirectWithFlash(c, "/sources/"+src.ID, "Write key rotated. The old key stopped working: applications must use the new one below.")
+}
+
+func (s *Server) handleSourceDelete(c echo.Context) error {
+	ctx := c.Request().Context()
+	src, err := s.db.SourceByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.db.DeleteSource(ctx, src.ID); err != nil {
+		return err
+	}
+	s.log.Info("source deleted", "source", src.ID, "name", src.Name, "by", actor(c))
+	return s.redirectWithFlash(c, "/sources", "Source “"+src.Name+"” deleted, with its stored events.")
+}
+
+// actor names who made a change, for the log: a dashboard user or an API token.
+func actor(c echo.Context) string {
+	if u := currentUser(c); u != nil {
+		return u.Email
+	}
+	if t, ok := c.Get(tokenCtxKey).(*store.APIToken); ok {
+		return "token " + t.Name
+	}
+	return ""
+}
+
+// setupSnippets are the ready-to-paste ways to send events to a source, with
+// this server's base URL and the source's write key filled in.
+func setupSnippets(base, key string) []views.Snippet {
+	return []views.Snippet{
+		{
+			ID:      "snippet-segment-go",
+			Title:   "Go: analytics-go (Segment)",
+			Install: "go get github.com/segmentio/analytics-go/v3",
+			Code:    goSnippet(`"github.com/segmentio/analytics-go/v3"`, "Endpoint", base, key),
+		},
+		{
+			ID:      "snippet-segment-node",
+			Title:   "Node.js: @segment/analytics-node",
+			Install: "npm install @segment/analytics-node",
+			Code: `import { Analytics } from '@segment/analytics-node'
+
+const analytics = new Analytics({
+  writeKey: '` + key + `',
+  host: '` + base + `',
+})
+
+analytics.track({ userId: 'u1', event: 'Signed Up' })`,
+		},
+		{
+			ID:      "snippet-rudder-node",
+			Title:   "Node.js: RudderStack rudder-sdk-node",
+			Install: "npm install @rudderstack/rudder-sdk-node",
+			Code: `const Analytics = require('@rudderstack/rudder-sdk-node')
+
+const client = new Analytics('` + key + `', {
+  dataPlaneUrl: '` + base + `',
+})
+
+client.track({ userId: 'u1', event: 'Signed Up' })`,
+		},
+		{
+			ID:      "snippet-rudder-go",
+			Title:   "Go: RudderStack analytics-go",
+			Install: "go get github.com/rudderlabs/analytics-go/v4",
+			Code:    goSnippet(`analytics "github.com/rudderlabs/analytics-go/v4"`, "DataPlaneUrl", base, key),
+		},
+		{
+			ID:    "snippet-curl",
+			Title: "curl: Segment tracking API",
+			Code: `curl -u ` + key + `: \
+  -H 'Content-Type: application/json' \
+  -d '{"userId":"u1","event":"Signed Up"}' \
+  ` + base + `/v1/track`,
+		},
+		{
+			ID:    "snippet-publish",
+			Title: "curl: publish API",
+			Code: `curl -H 'Authorization: Bearer ` + key + `' \
+  -H 'Content-Type: application/json' \
+  -d '{"topic":"user.created","data":{"user_id":"u1"}}' \
+  ` + base + `/api/v1/publish`,
+		},
+	}
+}
+
+// goSnippet is a Go program that sends one track call with a Segment-style
+// client library: importSpec is its import line, urlField the Config field
+// that takes the server's URL.
+func goSnippet(importSpec, urlField, base, key string) string {
+	return `package main
+
+import (
+	"log"
+
+	` + importSpec + `
+)
+
+func main() {
+	client, err := analytics.NewWithConfig(` + strconv.Quote(key) + `, analytics.Config{
+		` + urlField + `: ` + strconv.Quote(base) + `,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	if err := client.Enqueue(analytics.Track{UserId: "u1", Event: "Signed Up"}); err != nil {
+		log.Fatal(err)
+	}
+}`
 }

@@ -102,11 +102,17 @@ func (p *pipeline) waitAllDelivered(tb testing.TB, m *store.Mapping, want int, t
 			}
 			f.Before = next
 		}
-		if delivered >= want && waiting == 0 {
+		// Nothing may wait anywhere: not in files, and not in open batches
+		// or unrouted (the backlog counts both).
+		backlog, err := db.Backlog(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if delivered >= want && waiting == 0 && backlog == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("after %v: %d events delivered, %d files waiting; want %d delivered", timeout, delivered, waiting, want)
+			tb.Fatalf("after %v: %d events delivered, %d files waiting, backlog %d; want %d delivered", timeout, delivered, waiting, backlog, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -50,3 +50,14 @@
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
 })();
+
+// Live refresh (the events page polls with htmx): no polls while the tab is
+// hidden, so an open but unseen dashboard costs the server nothing. The poller
+// also listens for visibilitychange, so a tab shown again refreshes at once.
+(function () {
+  "use strict";
+
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    if (document.hidden && ev.detail.elt.hasAttribute("data-live-poll")) ev.preventDefault();
+  });
+})();

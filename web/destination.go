@@ -1,0 +1,614 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/aws/smithy-go"
+	"github.com/labstack/echo/v4"
+
+	"github.com/s3relay/s3relay/delivery"
+	"github.com/s3relay/s3relay/delivery/s3"
+	"github.com/s3relay/s3relay/store"
+	"github.com/s3relay/s3relay/views"
+)
+
+// DestinationTester runs destinations' connection tests and knows the
+// server's own AWS identity; delivery.Tester is the implementation.
+type DestinationTester interface {
+	// Test runs the connection test of a stored destination and records it
+	// as its last test. Returns ENOTFOUND.
+	Test(ctx context.Context, id string) (store.TestResult, error)
+	// ServerIdentity is the server's AWS identity, for trust policies.
+	ServerIdentity(ctx context.Context) (s3.Identity, error)
+	// Forget drops the cached S3 client of a changed or deleted destination.
+	Forget(id string)
+}
+
+// wizardStep is one step of the destination setup wizard. The steps are a
+// table so that a feature can insert its own (the mappings step goes between
+// "test" and "enable"); views.DestinationWizard renders each by its key.
+type wizardStep struct {
+	key   string
+	title string
+	// fields are the form fields the step edits: a validation error about one
+	// of them is shown on this step.
+	fields []string
+	// read copies the step's fields from the submitted form into d; nil for
+	// steps that do not edit fields.
+	read func(form formValues, d *store.Destination) error
+	// creates marks the step whose submission creates a new destination. The
+	// steps before it carry their fields in hidden inputs.
+	creates bool
+}
+
+var wizardSteps = []wizardStep{
+	{key: "name", title: "Name and sources", fields: []string{"name", "source_ids"}, read: readNameStep},
+	{key: "bucket", title: "Bucket and region", read: readBucketStep, fields: []string{
+		"bucket", "region", "custom_region", "endpoint", "force_path_style", "path_prefix", "storage_class", "server_side_encryption", "kms_key_id"}},
+	{key: "access", title: "Access", read: readAccessStep, creates: true, fields: []string{
+		"auth", "role_arn", "external_id", "key", "secret", "session"}},
+	{key: "test", title: "Test connection"},
+	{key: "enable", title: "Enable"},
+}
+
+// stepIndex returns the position of a step in wizardSteps, -1 when unknown.
+func stepIndex(key string) int {
+	return slices.IndexFunc(wizardSteps, func(s wizardStep) bool { return s.key == key })
+}
+
+// ownerStep returns the step that edits a field, -1 when none does.
+func ownerStep(field string) int {
+	return slices.IndexFunc(wizardSteps, func(s wizardStep) bool { return slices.Contains(s.fields, field) })
+}
+
+func creatingStep() int {
+	return slices.IndexFunc(wizardSteps, func(s wizardStep) bool { return s.creates })
+}
+
+// formValues is a submitted form.
+type formValues map[string][]string
+
+func (f formValues) get(name string) string {
+	if v := f[name]; len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
+}
+
+func readNameStep(f formValues, d *store.Destination) error {
+	d.Name = f.get("name")
+	d.SourceIDs = []string{}
+	for _, id := range f["source_ids"] {
+		if id != "" && !slices.Contains(d.SourceIDs, id) {
+			d.SourceIDs = append(d.SourceIDs, id)
+		}
+	}
+	return nil
+}
+
+func readBucketStep(f formValues, d *store.Destination) error {
+	c := &d.Config
+	c.Bucket, c.Region, c.Endpoint = f.get("bucket"), f.get("region"), f.get("endpoint")
+	c.ForcePathStyle = f.get("force_path_style") == "true" || f.get("force_path_style") == "on"
+	c.PathPrefix, c.StorageClass = f.get("path_prefix"), f.get("storage_class")
+	c.ServerSideEncryption, c.KMSKeyID = f.get("server_side_encryption"), f.get("kms_key_id")
+	if custom := f.get("custom_region"); custom != "" {
+		if c.Endpoint == "" {
+			return store.FieldErrorf("custom_region", "Region at the endpoint is used only with a custom Endpoint; for AWS, choose AWS Region.")
+		}
+		c.Region = custom
+	}
+	return nil
+}
+
+func readAccessStep(f formValues, d *store.Destination) error {
+	c := &d.Config
+	c.Auth = f.get("auth")
+	c.RoleARN = ""
+	switch c.Auth {
+	case store.AuthRole:
+		c.RoleARN = f.get("role_arn")
+		if x := f.get("external_id"); x != "" {
+			d.Credentials.ExternalID = x
+		}
+	case store.AuthKeys:
+		// Blank secrets keep what is stored: they are never shown again.
+		if k := f.get("key"); k != "" {
+			d.Credentials.Key = k
+		}
+		if v := f["secret"]; len(v) > 0 && v[0] != "" {
+			d.Credentials.Secret = v[0]
+		}
+		if v := f["session"]; len(v) > 0 && v[0] != "" {
+			d.Credentials.Session = strings.TrimSpace(v[0])
+		}
+	}
+	return nil
+}
+
+// wizard is one rendering of a wizard step.
+type wizard struct {
+	step int
+	// d holds what the form shows: what was typed, else what is stored.
+	d *store.Destination
+	// stored is the destination as stored; nil before it is created.
+	stored *store.Destination
+	errs   views.FormErrors
+}
+
+func (s *Server) handleDestinationList(c echo.Context) error {
+	ctx := c.Request().Context()
+	ds, _, err := s.db.ListDestinations(ctx, store.Page{Limit: store.MaxPageLimit})
+	if err != nil {
+		return err
+	}
+	names, err := s.sourceNames(ctx)
+	if err != nil {
+		return err
+	}
+	v := views.DestinationsView{Page: s.page(c, "Destinations", "destinations")}
+	for _, d := range ds {
+		row := views.DestinationRow{
+			ID: d.ID, Name: d.Name, Bucket: d.Config.Bucket, PathPrefix: d.Config.PathPrefix, Region: d.Config.Region,
+			Endpoint: d.Config.Endpoint, Enabled: d.Enabled, Health: d.Health, HealthMessage: d.HealthMessage,
+			LastTest: testResultView(d.LastTest, d.Config.Auth),
+		}
+		for _, id := range d.SourceIDs {
+			row.Sources = append(row.Sources, names[id])
+		}
+		if d.WizardStep != "" && stepIndex(d.WizardStep) >= 0 {
+			row.SetupHref = "/destinations/" + d.ID + "/" + d.WizardStep
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return s.render(c, http.StatusOK, views.Destinations(v))
+}
+
+func (s *Server) sourceNames(ctx context.Context) (map[string]string, error) {
+	srcs, _, err := s.db.ListSources(ctx, store.Page{Limit: store.MaxPageLimit})
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(srcs))
+	for _, src := range srcs {
+		names[src.ID] = src.Name
+	}
+	return names, nil
+}
+
+// handleDestinationNew starts the wizard for a new destination.
+func (s *Server) handleDestinationNew(c echo.Context) error {
+	return s.renderWizard(c, http.StatusOK, wizard{step: 0, d: &store.Destination{}})
+}
+
+// handleDestinationNewRestart answers a step's address opened directly (a
+// bookmark, a reload after the form was sent): the typed fields are gone, so
+// the wizard starts again.
+func (s *Server) handleDestinationNewRestart(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/destinations/new")
+}
+
+// handleDestinationNewStep takes a step of a destination that does not exist
+// yet. The other steps' fields travel in hidden inputs (secrets excepted);
+// each step is validated when it is submitted, and the creating step stores
+// the destination (turned off) and continues with it.
+func (s *Server) handleDestinationNewStep(c echo.Context) error {
+	idx := stepIndex(c.Param("step"))
+	if idx < 0 || idx > creatingStep() {
+		return echo.ErrNotFound
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return store.Errorf(store.EINVALID, "The form could not be read.")
+	}
+	d := &store.Destination{Type: store.TypeAWSS3}
+	var readErr error
+	// Later steps' fields travel too, after Back; they are checked when
+	// their own step is submitted.
+	for i := 0; i <= creatingStep(); i++ {
+		if err := wizardSteps[i].read(formValues(form), d); i <= idx {
+			readErr = cmp.Or(readErr, err)
+		}
+	}
+	if formValues(form).get("_back") != "" {
+		// Back keeps what was typed on this step without checking it.
+		return s.renderWizard(c, http.StatusOK, wizard{step: max(idx-1, 0), d: d})
+	}
+	if readErr != nil {
+		return s.renderWizardError(c, wizard{step: idx, d: d}, readErr)
+	}
+	if err := s.validateThrough(c.Request().Context(), d, idx); err != nil {
+		return s.renderWizardError(c, wizard{step: idx, d: d}, err)
+	}
+	if idx < creatingStep() {
+		return s.renderWizard(c, http.StatusOK, wizard{step: idx + 1, d: d})
+	}
+	d.Enabled = false
+	d.WizardStep = wizardSteps[idx+1].key
+	if err := s.db.CreateDestination(c.Request().Context(), d); err != nil {
+		return s.renderWizardError(c, wizard{step: idx, d: d}, err)
+	}
+	s.log.Info("destination created", "destination", d.ID, "name", d.Name, "by", actor(c))
+	return s.redirectWithFlash(c, "/destinations/"+d.ID+"/"+d.WizardStep,
+		"Destination “"+d.Name+"” saved, turned off for now. Test the connection next.")
+}
+
+// validateThrough checks the fields of the steps up to idx of a destination
+// that does not exist yet: later steps' fields get valid stand-ins, so that
+// only what has been typed can fail.
+func (s *Server) validateThrough(ctx context.Context, d *store.Destination, idx int) error {
+	probe := *d
+	if idx < stepIndex("access") {
+		probe.Config.Auth, probe.Config.RoleARN, probe.Credentials = store.AuthDefault, "", store.Credentials{}
+	}
+	if idx < stepIndex("bucket") {
+		probe.Config = store.DestinationConfig{Bucket: "stand-in", Region: "us-east-1", Auth: store.AuthDefault}
+	}
+	if err := probe.Validate(); err != nil {
+		return err
+	}
+	names, err := s.sourceNames(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range d.SourceIDs {
+		if _, ok := names[id]; !ok {
+			return store.FieldErrorf("source_ids", "A chosen source no longer exists; choose again.")
+		}
+	}
+	return nil
+}
+
+// handleDestinationStep shows a step of an existing destination.
+func (s *Server) handleDestinationStep(c echo.Context) error {
+	idx := stepIndex(c.Param("step"))
+	if idx < 0 {
+		return echo.ErrNotFound
+	}
+	d, err := s.db.DestinationByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.renderWizard(c, http.StatusOK, wizard{step: idx, d: d, stored: d})
+}
+
+// handleDestinationSaveStep saves the fields of one step of an existing
+// destination and moves on to the next step.
+func (s *Server) handleDestinationSaveStep(c echo.Context) error {
+	idx := stepIndex(c.Param("step"))
+	if idx < 0 || wizardSteps[idx].read == nil {
+		return echo.ErrNotFound
+	}
+	ctx := c.Request().Context()
+	stored, err := s.db.DestinationByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return store.Errorf(store.EINVALID, "The form could not be read.")
+	}
+	d := *stored
+	d.SourceIDs = slices.Clone(stored.SourceIDs)
+	w := wizard{step: idx, d: &d, stored: stored}
+	if err := wizardSteps[idx].read(formValues(form), &d); err != nil {
+		return s.renderWizardError(c, w, err)
+	}
+	if err := s.db.UpdateDestination(ctx, &d); err != nil {
+		return s.renderWizardError(c, w, err)
+	}
+	s.destinations.Forget(d.ID)
+	return s.redirectWithFlash(c, "/destinations/"+d.ID+"/"+wizardSteps[idx+1].key, "Saved.")
+}
+
+// handleDestinationTest runs the connection test: in place for htmx, else
+// back to the test step, which shows the result.
+func (s *Server) handleDestinationTest(c echo.Context) error {
+	id := c.Param("id")
+	res, err := s.destinations.Test(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if c.Request().Header.Get("HX-Request") == "true" {
+		d, err := s.db.DestinationByID(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		return s.render(c, http.StatusOK, views.TestResult(testResultView(&res, d.Config.Auth)))
+	}
+	msg := "Connection test passed."
+	if !res.OK {
+		msg = "Connection test failed: see the failed step below."
+	}
+	return s.redirectWithFlash(c, "/destinations/"+id+"/test", msg)
+}
+
+// handleDestinationEnable is the wizard's last step: it finishes the setup and
+// turns delivery on or off.
+func (s *Server) handleDestinationEnable(c echo.Context) error {
+	ctx := c.Request().Context()
+	d, err := s.db.DestinationByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	d.Enabled = c.FormValue("enabled") == "true"
+	d.WizardStep = ""
+	if err := s.db.UpdateDestination(ctx, d); err != nil {
+		return s.renderWizardError(c, wizard{step: stepIndex("enable"), d: d, stored: d}, err)
+	}
+	s.destinations.Forget(d.ID)
+	s.log.Info("destination saved", "destination", d.ID, "enabled", d.Enabled, "by", actor(c))
+	msg := "Destination “" + d.Name + "” is on: events are delivered to it."
+	if !d.Enabled {
+		msg = "Destination “" + d.Name + "” is saved and turned off: events wait until it is turned on."
+	}
+	return s.redirectWithFlash(c, "/destinations", msg)
+}
+
+// handleDestinationToggle turns a destination on or off from the list.
+func (s *Server) handleDestinationToggle(c echo.Context) error {
+	id, on := c.Param("id"), c.FormValue("enabled") == "true"
+	if err := s.db.SetDestinationEnabled(c.Request().Context(), id, on); err != nil {
+		return err
+	}
+	d, err := s.db.DestinationByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	s.log.Info("destination turned on or off", "destination", id, "enabled", on, "by", actor(c))
+	state := "off"
+	if on {
+		state = "on"
+	}
+	return s.redirectWithFlash(c, "/destinations", "Destination “"+d.Name+"” turned "+state+".")
+}
+
+func (s *Server) handleDestinationDeleteForm(c echo.Context) error {
+	d, err := s.db.DestinationByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.DestinationDelete(views.DestinationDeleteView{
+		Page: s.page(c, "Delete destination", "destinations"), ID: d.ID, Name: d.Name,
+	}))
+}
+
+func (s *Server) handleDestinationDelete(c echo.Context) error {
+	ctx := c.Request().Context()
+	d, err := s.db.DestinationByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.db.DeleteDestination(ctx, d.ID); err != nil {
+		return err
+	}
+	s.destinations.Forget(d.ID)
+	s.log.Info("destination deleted", "destination", d.ID, "name", d.Name, "by", actor(c))
+	return s.redirectWithFlash(c, "/destinations", "Destination “"+d.Name+"” deleted.")
+}
+
+// handleAccessHelp re-renders the AWS CLI commands of the access step as the
+// IAM Role ARN is typed.
+func (s *Server) handleAccessHelp(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return store.Errorf(store.EINVALID, "The form could not be read.")
+	}
+	d := &store.Destination{}
+	if id := c.Param("id"); id != "" {
+		if d, err = s.db.DestinationByID(c.Request().Context(), id); err != nil {
+			return err
+		}
+	} else {
+		// A new destination's earlier steps travel in the form; a field that
+		// does not validate yet still gives useful commands.
+		_ = readNameStep(formValues(form), d)
+		_ = readBucketStep(formValues(form), d)
+	}
+	// The commands are for role mode, whichever mode is chosen so far.
+	d.Config.RoleARN = formValues(form).get("role_arn")
+	if x := formValues(form).get("external_id"); x != "" {
+		d.Credentials.ExternalID = x
+	}
+	return s.render(c, http.StatusOK, views.AccessCLI(s.accessHelp(c.Request().Context(), d)))
+}
+
+// renderWizardError re-renders a step with a validation error next to its
+// field, on the step that edits the field; other errors go to the error page.
+func (s *Server) renderWizardError(c echo.Context, w wizard, err error) error {
+	if store.ErrorCode(err) != store.EINVALID {
+		return err
+	}
+	field := store.ErrorField(err)
+	if field == "region" && w.d.Config.Endpoint != "" && !store.IsAWSRegion(w.d.Config.Region) {
+		field = "custom_region"
+	}
+	switch owner := ownerStep(field); {
+	case owner == w.step:
+	case owner >= 0 && w.stored == nil && owner < w.step:
+		// A new destination's earlier step carried a value that does not
+		// validate: show that step again.
+		w.step = owner
+	default:
+		field = ""
+	}
+	w.errs = views.FormErrors{field: store.ErrorMessage(err)}
+	return s.renderWizard(c, http.StatusUnprocessableEntity, w)
+}
+
+// renderWizard renders one step of the wizard.
+func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
+	ctx := c.Request().Context()
+	step := wizardSteps[w.step]
+	title := "New destination"
+	if w.stored != nil {
+		title = w.stored.Name
+	}
+	v := views.WizardView{
+		Page:   s.page(c, title, "destinations"),
+		New:    w.stored == nil,
+		Step:   step.key,
+		Form:   destinationForm(w.d, w.stored),
+		Errors: w.errs,
+	}
+	base := "/destinations/new/"
+	if w.stored != nil {
+		v.ID = w.stored.ID
+		base = "/destinations/" + w.stored.ID + "/"
+		if w.step > 0 {
+			v.BackHref = base + wizardSteps[w.step-1].key
+		}
+		if w.step+1 < len(wizardSteps) {
+			v.NextHref = base + wizardSteps[w.step+1].key
+		}
+	}
+	v.Action = base + step.key
+	for i, st := range wizardSteps {
+		ws := views.WizardStep{Key: st.key, Title: st.title, Current: i == w.step, Done: i < w.step}
+		if w.stored != nil {
+			ws.Href = base + st.key
+		}
+		v.Steps = append(v.Steps, ws)
+	}
+	switch step.key {
+	case "name":
+		srcs, _, err := s.db.ListSources(ctx, store.Page{Limit: store.MaxPageLimit})
+		if err != nil {
+			return err
+		}
+		for _, src := range srcs {
+			v.Sources = append(v.Sources, views.DestinationChoice{Value: src.ID, Label: src.Name})
+		}
+	case "bucket":
+		for _, r := range store.AWSRegions {
+			v.Regions = append(v.Regions, views.DestinationChoice{Value: r.Code, Label: r.Name})
+		}
+		v.StorageClasses = store.StorageClasses
+	case "access":
+		if v.Form.ExternalID == "" {
+			// The ID shown is the one stored when the form is saved.
+			v.Form.ExternalID = store.NewExternalID()
+			w.d.Credentials.ExternalID = v.Form.ExternalID
+		}
+		if v.Form.Auth == "" && w.errs == nil {
+			// The recommended mode is chosen until the user picks another.
+			v.Form.Auth = store.AuthRole
+		}
+		v.Access = s.accessHelp(ctx, w.d)
+		v.AccessHelpURL = base + "access-help"
+	}
+	if w.stored != nil {
+		v.Test = testResultView(w.stored.LastTest, w.stored.Config.Auth)
+		v.Enabled = w.stored.Enabled || w.stored.WizardStep != ""
+	}
+	return s.render(c, status, views.DestinationWizard(v))
+}
+
+// destinationForm is what the wizard's fields show for d. Secrets are only
+// said to be stored, never shown.
+func destinationForm(d, stored *store.Destination) views.DestinationForm {
+	c := d.Config
+	f := views.DestinationForm{
+		Name: d.Name, SourceIDs: d.SourceIDs, Bucket: c.Bucket, Region: c.Region, Endpoint: c.Endpoint,
+		ForcePathStyle: c.ForcePathStyle, PathPrefix: c.PathPrefix, StorageClass: c.StorageClass,
+		ServerSideEncryption: c.ServerSideEncryption, KMSKeyID: c.KMSKeyID, Auth: c.Auth, RoleARN: c.RoleARN,
+		ExternalID: d.Credentials.ExternalID,
+	}
+	if c.Region != "" && !store.IsAWSRegion(c.Region) {
+		f.Region, f.CustomRegion = "", c.Region
+	}
+	if k := d.Credentials.Key; k != "" && (stored == nil || k != stored.Credentials.Key) {
+		f.Key = k
+	}
+	if stored != nil {
+		f.KeyStored = maskKey(stored.Credentials.Key)
+		f.SecretStored = stored.Credentials.Secret != ""
+		f.SessionStored = stored.Credentials.Session != ""
+	}
+	return f
+}
+
+// maskKey shows enough of an access key ID to recognise it, as the AWS
+// console does.
+func maskKey(k string) string {
+	switch {
+	case k == "":
+		return ""
+	case len(k) < 12:
+		return "…" + k[len(k)-min(len(k), 2):]
+	}
+	return k[:4] + "…" + k[len(k)-4:]
+}
+
+// accessHelp generates the access step's trust and permission policies and
+// AWS CLI commands for d, trusting the server's own identity.
+func (s *Server) accessHelp(ctx context.Context, d *store.Destination) views.AccessHelp {
+	var a views.AccessHelp
+	ident, err := s.destinations.ServerIdentity(ctx)
+	if err != nil {
+		a.PrincipalProblem = identityProblem(err)
+	} else {
+		a.Principal = ident.Principal
+	}
+	cfg := delivery.S3Config(d)
+	cfg.AccessKey, cfg.Secret, cfg.Session = "", "", ""
+	a.TrustPolicy = s3.TrustPolicy(a.Principal, cfg.ExternalID)
+	a.PermissionPolicy = s3.PermissionPolicy(cfg.Bucket, cfg.PathPrefix, cfg.SSE == store.SSEKMS, cfg.KMSKeyID)
+	a.CLICommands = s3.CLICommands(cfg, a.Principal)
+	return a
+}
+
+// identityProblem says in a few words why the server's identity is unknown.
+func identityProblem(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Sprintf("sts:GetCallerIdentity answered %s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage())
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "credential") {
+		return "the server has no AWS credentials of its own"
+	}
+	const maxLen = 240
+	if len(msg) > maxLen {
+		msg = msg[:maxLen] + "…"
+	}
+	return "sts:GetCallerIdentity failed: " + msg
+}
+
+// testResultView turns a stored test result into its view, listing the
+// steps a failure kept from running as not run.
+func testResultView(r *store.TestResult, auth string) views.TestResultView {
+	if r == nil {
+		return views.TestResultView{}
+	}
+	v := views.TestResultView{Ran: true, OK: r.OK, At: r.At}
+	for _, st := range r.Steps {
+		status := "ok"
+		switch {
+		case !st.OK:
+			status = "failed"
+		case st.Warning:
+			status = "warning"
+		}
+		v.Steps = append(v.Steps, views.TestStepView{Name: st.Name, Status: status, Code: st.Code, Message: st.Message, Hint: st.Hint})
+	}
+	first := s3.StepCredentials
+	if auth == store.AuthRole {
+		first = s3.StepAssumeRole
+	}
+	if len(r.Steps) == 0 || r.Steps[0].Name != first {
+		return v
+	}
+	for _, name := range []string{s3.StepPut, s3.StepDelete} {
+		if !slices.ContainsFunc(r.Steps, func(st store.TestStep) bool { return st.Name == name }) {
+			v.Steps = append(v.Steps, views.TestStepView{Name: name, Status: "skipped", Message: "Not run: an earlier step failed."})
+		}
+	}
+	return v
+}
