@@ -158,16 +158,5 @@ func (e *Engine) setHealth(ctx context.Context, destID, health, msg string) {
 // jitter is the random part of the backoff.
 func jitter() float64 { return rand.Float64() }
 
-// clientConfig is the S3 client configuration of a destination.
-func clientConfig(d *store.Destination) s3.Config {
-	c := d.Config
-	return s3.Config{
-		Bucket: c.Bucket, Region: c.Region, Auth: c.Auth, RoleARN: c.RoleARN, ExternalID: d.Credentials.ExternalID,
-		Endpoint: c.Endpoint, ForcePathStyle: c.ForcePathStyle, PathPrefix: c.PathPrefix, StorageClass: c.StorageClass,
-		SSE: c.ServerSideEncryption, KMSKeyID: c.KMSKeyID,
-		AccessKey: d.Credentials.Key, Secret: d.Credentials.Secret, Session: d.Credentials.Session,
-	}
-}
-
 // Wake tells the engine that deliveries became due (a user asked for a retry).
 func (e *Engine) Wake() { wake(e.wakeUploader) }

@@ -35,6 +35,22 @@ const previewFileID = "preview"
 // engine leaves them out. fileID names the files (a delivery id for a test
 // send, "preview" for a preview).
 func Render(c *Compiled, events []map[string]any, now time.Time, fileID string) ([]Object, error) {
+	samples := make([]Sample, len(events))
+	for i, e := range events {
+		samples[i] = Sample{Msg: e}
+	}
+	return RenderSamples(c, samples, now, fileID)
+}
+
+// Sample is an event to render with the source it came from, which key
+// layouts naming the source (segment_classic, {source_id}) need.
+type Sample struct {
+	Msg      map[string]any
+	SourceID string
+}
+
+// RenderSamples is Render for events whose source is known.
+func RenderSamples(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Object, error) {
 	type group struct {
 		part   string
 		sample *store.Event
@@ -43,11 +59,12 @@ func Render(c *Compiled, events []map[string]any, now time.Time, fileID string) 
 	}
 	var groups []*group
 	byPart := map[string]*group{}
-	for _, msg := range events {
+	for _, smp := range samples {
+		msg := smp.Msg
 		if !c.Trigger.Match(msg) {
 			continue
 		}
-		ev := sampleEvent(msg)
+		ev := sampleEvent(msg, smp.SourceID)
 		part := c.partition(ev, msg)
 		if c.Mapping.Format == store.FormatJSON {
 			part = fmt.Sprint(len(groups))
@@ -99,14 +116,14 @@ func Render(c *Compiled, events []map[string]any, now time.Time, fileID string) 
 	return out, nil
 }
 
-// sampleEvent gives an event not from the store the attributes partitioning reads.
-func sampleEvent(msg map[string]any) *store.Event {
-	ev := &store.Event{}
+// sampleEvent gives an event not from the store the attributes that
+// partitioning and keys read.
+func sampleEvent(msg map[string]any, sourceID string) *store.Event {
+	ev := &store.Event{SourceID: sourceID}
 	ev.Type, _ = msg["type"].(string)
 	if _, ok := msg["topic"]; ok && ev.Type == "" {
 		ev.Type = store.TypePublish
 	}
-	ev.SourceID, _ = msg["source_id"].(string)
 	if ev.SourceID == "" {
 		ev.SourceID = "test-source"
 	}
@@ -135,7 +152,12 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	}
 	now := e.db.Now()
 	d := &store.Delivery{ID: store.NewID("dlv"), DestinationID: dest.ID, MappingID: m.ID, Test: true, Events: 1, CreatedAt: now, Status: store.StatusUploading, Attempts: 1}
-	objs, err := Render(c, []map[string]any{event}, now, d.ID)
+	// The key names the destination's first source, as its files would.
+	source := ""
+	if len(dest.SourceIDs) > 0 {
+		source = dest.SourceIDs[0]
+	}
+	objs, err := RenderSamples(c, []Sample{{Msg: event, SourceID: source}}, now, d.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +169,7 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	}
 	start := time.Now()
 	var res s3.PutResult
-	client, err := e.clients.Client(ctx, dest.ID, clientConfig(dest))
+	client, err := e.clients.Client(ctx, dest.ID, S3Config(dest))
 	if err == nil {
 		res, err = client.Put(ctx, s3.PutInput{Key: o.Key, Body: bytes.NewReader(o.Body), ContentType: o.ContentType, ContentEncoding: o.ContentEncoding, Metadata: o.Metadata})
 	}

@@ -223,7 +223,7 @@ func (e *Engine) upload(ctx context.Context, d *store.Delivery) (s3.PutResult, *
 		return s3.PutResult{}, nil, err
 	}
 	defer f.cleanup()
-	client, err := e.clients.Client(ctx, dest.ID, clientConfig(dest))
+	client, err := e.clients.Client(ctx, dest.ID, S3Config(dest))
 	if err != nil {
 		return s3.PutResult{}, f, err
 	}

@@ -64,7 +64,9 @@ func openWith(ctx context.Context, dbPath string, fsys fs.FS, dir string) (*DB, 
 		return nil, fmt.Errorf("open db: %w", err)
 	}
 	read.SetMaxOpenConns(8)
-	db := &DB{path: dbPath, write: write, read: read, Now: func() time.Time { return time.Now().UTC() }}
+	// Times are stored in milliseconds: Now gives no more, so what a create
+	// returns equals what a later read returns.
+	db := &DB{path: dbPath, write: write, read: read, Now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
 	if err := db.migrate(ctx, fsys, dir); err != nil {
 		db.Close()
 		return nil, err

@@ -124,7 +124,10 @@ func ValidateBucket(b string) error {
 	case len(b) < 3 || len(b) > 63:
 		return FieldErrorf("bucket", "Bucket names are 3 to 63 characters long; %q has %d.", b, len(b))
 	case strings.ToLower(b) != b:
-		return FieldErrorf("bucket", "Bucket names use lowercase letters only: try %q.", strings.ToLower(b))
+		if ValidateBucket(strings.ToLower(b)) == nil {
+			return FieldErrorf("bucket", "Bucket names use lowercase letters only: try %q.", strings.ToLower(b))
+		}
+		return FieldErrorf("bucket", "Bucket names use only lowercase letters, digits, dots and hyphens.")
 	case !bucketRE.MatchString(b):
 		return FieldErrorf("bucket", "Bucket names use only lowercase letters, digits, dots and hyphens, and begin and end with a letter or digit.")
 	case strings.Contains(b, ".."), strings.Contains(b, ".-"), strings.Contains(b, "-."):
@@ -339,6 +342,14 @@ func (db *DB) openCredentials(id string, sealed []byte) (Credentials, error) {
 	return c, nil
 }
 
+// dropUnusedKeys forgets access keys a destination does not use, so no
+// unused secret lingers in the database.
+func dropUnusedKeys(d *Destination) {
+	if d.Config.Auth != AuthKeys {
+		d.Credentials.Key, d.Credentials.Secret, d.Credentials.Session = "", "", ""
+	}
+}
+
 // checkCredentials requires the secrets a mode needs, once blanks have been
 // filled from what was stored.
 func checkCredentials(d *Destination) error {
@@ -366,6 +377,7 @@ func (db *DB) CreateDestination(ctx context.Context, d *Destination) error {
 	if d.Config.Auth == AuthRole && d.Credentials.ExternalID == "" {
 		d.Credentials.ExternalID = NewExternalID()
 	}
+	dropUnusedKeys(d)
 	now := db.Now()
 	d.ID, d.CreatedAt, d.UpdatedAt, d.Health = NewID("dst"), now, now, HealthUnknown
 	return db.writeDestination(ctx, d, true)
@@ -383,15 +395,20 @@ func (db *DB) UpdateDestination(ctx context.Context, d *Destination) error {
 		return err
 	}
 	// Secrets are write-only: a blank field means "keep what is stored".
-	if d.Credentials.Key == "" {
-		d.Credentials.Key = old.Credentials.Key
+	// Keys are kept only while they are used: a destination moved to role or
+	// default access drops them for good.
+	if d.Config.Auth == AuthKeys && old.Config.Auth == AuthKeys {
+		if d.Credentials.Key == "" {
+			d.Credentials.Key = old.Credentials.Key
+		}
+		if d.Credentials.Secret == "" {
+			d.Credentials.Secret = old.Credentials.Secret
+		}
+		if d.Credentials.Session == "" {
+			d.Credentials.Session = old.Credentials.Session
+		}
 	}
-	if d.Credentials.Secret == "" {
-		d.Credentials.Secret = old.Credentials.Secret
-	}
-	if d.Credentials.Session == "" {
-		d.Credentials.Session = old.Credentials.Session
-	}
+	dropUnusedKeys(d)
 	if d.Credentials.ExternalID == "" {
 		d.Credentials.ExternalID = old.Credentials.ExternalID
 	}

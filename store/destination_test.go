@@ -253,3 +253,42 @@ func TestMappingLimitAndCursor(t *testing.T) {
 		t.Errorf("mapping of a missing destination: %v", err)
 	}
 }
+
+func TestSwitchingAwayFromKeysDropsThem(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	keys, _ := store.LoadKeys(t.TempDir())
+	db.UseKeys(keys)
+	d := validDestination()
+	d.Config.Auth, d.Config.RoleARN = store.AuthKeys, ""
+	d.Credentials = store.Credentials{Key: "AKIAIOSFODNN7EXAMPLE", Secret: "secret", Session: "token"}
+	if err := db.CreateDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.Config.Auth, d.Config.RoleARN = store.AuthRole, "arn:aws:iam::123456789012:role/x"
+	d.Credentials = store.Credentials{}
+	if err := db.UpdateDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.DestinationByID(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Credentials.Key != "" || got.Credentials.Secret != "" || got.Credentials.Session != "" || got.Credentials.ExternalID == "" {
+		t.Errorf("after switching to role: %+v, want keys gone and an external ID", got.Credentials)
+	}
+	// Back to keys: the old ones are gone, so new ones are required.
+	got.Config.Auth, got.Config.RoleARN, got.Credentials = store.AuthKeys, "", store.Credentials{}
+	if err := db.UpdateDestination(ctx, got); store.ErrorField(err) != "key" {
+		t.Errorf("keys mode without keys: %v, want a key error", err)
+	}
+}
+
+func TestBucketSuggestion(t *testing.T) {
+	if msg := store.ErrorMessage(store.ValidateBucket("My-Events")); !strings.Contains(msg, `"my-events"`) {
+		t.Errorf("message %q, want the lowercase suggestion", msg)
+	}
+	if msg := store.ErrorMessage(store.ValidateBucket("Bad_Name")); strings.Contains(msg, "try") {
+		t.Errorf("message %q suggests a name that is invalid too", msg)
+	}
+}
