@@ -155,10 +155,15 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 			from = st.routed
 		}
 	}
-	events, err := r.e.db.EventsAfter(ctx, from, routeChunk)
+	withBody := false
+	for _, st := range r.mappings {
+		withBody = withBody || !st.c.light
+	}
+	events, err := r.e.db.EventsAfter(ctx, from, routeChunk, withBody)
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
+	needBody := false
 	for _, ev := range events {
 		var full map[string]any
 		for _, st := range r.mappings {
@@ -171,6 +176,14 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 			}
 			msg, ok := st.c.columnsView(ev)
 			if !ok {
+				if len(ev.Body) == 0 && !needBody {
+					// A light mapping met an event its columns do not show
+					// faithfully: fetch this chunk's bodies once.
+					if err := r.e.db.EventBodies(ctx, events); err != nil {
+						return 0, err
+					}
+					needBody = true
+				}
 				if full == nil {
 					if full, err = decodeEvent(ev.Body); err != nil {
 						r.e.log.Error("stored event is not JSON; skipped", "seq", ev.Seq, "err", err)
@@ -204,7 +217,7 @@ func (r *router) add(ctx context.Context, st *mstate, ev *store.Event, msg map[s
 		st.open[part] = b
 	}
 	b.seqs = append(b.seqs, ev.Seq)
-	b.bytes += int64(len(ev.Body))
+	b.bytes += int64(ev.Size)
 	if ev.Timestamp.Before(b.first) {
 		b.first = ev.Timestamp
 	}

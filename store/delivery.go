@@ -44,6 +44,8 @@ type Delivery struct {
 	NextAttemptAt   time.Time
 	LastError       string
 	LastErrorCode   string
+	// MinSeq and MaxSeq bound the seqs of its events.
+	MinSeq, MaxSeq int64
 }
 
 // Attempt is one upload attempt of a delivery.
@@ -66,7 +68,8 @@ func nullMS(t time.Time) any {
 }
 
 const deliveryColumns = `id, destination_id, mapping_id, key, partition, status, test, events, bytes, content_type, content_encoding,
-	checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at, last_error, last_error_code`
+	checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at, last_error, last_error_code,
+	coalesce(min_seq, 0), coalesce(max_seq, 0)`
 
 func scanDelivery(s scanner) (*Delivery, error) {
 	var d Delivery
@@ -74,7 +77,7 @@ func scanDelivery(s scanner) (*Delivery, error) {
 	var created int64
 	if err := s.Scan(&d.ID, &d.DestinationID, &d.MappingID, &d.Key, &d.Partition, &d.Status, &d.Test, &d.Events, &d.Bytes,
 		&d.ContentType, &d.ContentEncoding, &d.Checksum, &d.Attempts, &first, &last, &created, &delivered, &nextAt,
-		&d.LastError, &d.LastErrorCode); err != nil {
+		&d.LastError, &d.LastErrorCode, &d.MinSeq, &d.MaxSeq); err != nil {
 		return nil, err
 	}
 	d.FirstEventAt, d.LastEventAt, d.CreatedAt = fromNullMS(first), fromNullMS(last), fromMS(created)
@@ -100,15 +103,27 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 		d.NextAttemptAt = d.CreatedAt
 	}
 	d.Events = max(d.Events, len(seqs))
+	for i, seq := range seqs {
+		if i == 0 || seq < d.MinSeq {
+			d.MinSeq = seq
+		}
+		d.MaxSeq = max(d.MaxSeq, seq)
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("seal delivery: %w", err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var minSeq, maxSeq any
+	if len(seqs) > 0 {
+		minSeq, maxSeq = d.MinSeq, d.MaxSeq
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (id, destination_id, mapping_id, key, partition, status, test, events, bytes,
+		content_type, content_encoding, checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at,
+		last_error, last_error_code, min_seq, max_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.DestinationID, d.MappingID, d.Key, d.Partition, d.Status, d.Test, d.Events, d.Bytes, d.ContentType, d.ContentEncoding,
 		d.Checksum, d.Attempts, nullMS(d.FirstEventAt), nullMS(d.LastEventAt), ms(d.CreatedAt), nullMS(d.DeliveredAt),
-		nullMS(d.NextAttemptAt), d.LastError, d.LastErrorCode)
+		nullMS(d.NextAttemptAt), d.LastError, d.LastErrorCode, minSeq, maxSeq)
 	if err != nil {
 		if isUniqueViolation(err) {
 			return Errorf(ECONFLICT, "Another file of this destination already has the key %q.", d.Key)
@@ -197,9 +212,15 @@ func (db *DB) SealedAfter(ctx context.Context, mappingID string, seq int64) (map
 	return out, rows.Err()
 }
 
-// EventsAfter returns up to limit events with seq above after, in seq order.
-func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]*Event, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+// EventsAfter returns up to limit events with seq above after, in seq
+// order. Without withBody their bodies are left out: routing by the type,
+// name and source columns does not need them.
+func (db *DB) EventsAfter(ctx context.Context, after int64, limit int, withBody bool) ([]*Event, error) {
+	cols := eventColumns
+	if !withBody {
+		cols = strings.Replace(eventColumns, "body", "x''", 1)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events after: %w", err)
 	}
@@ -215,13 +236,53 @@ func (db *DB) EventsAfter(ctx context.Context, after int64, limit int) ([]*Event
 	return es, rows.Err()
 }
 
-// DeliveryEvents calls fn for each event of a delivery, in seq order, reading
-// them as it goes so that a large file never sits in memory. It returns
-// ENOTFOUND when an event of the delivery has been purged.
+// EventBodies fills in the bodies of events read without them.
+func (db *DB) EventBodies(ctx context.Context, es []*Event) error {
+	if len(es) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*Event, len(es))
+	for _, e := range es {
+		byID[e.Seq] = e
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, body FROM events WHERE seq BETWEEN ? AND ?`, es[0].Seq, es[len(es)-1].Seq)
+	if err != nil {
+		return fmt.Errorf("event bodies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			return fmt.Errorf("event bodies: %w", err)
+		}
+		if e := byID[seq]; e != nil {
+			e.Body = body
+		}
+	}
+	return rows.Err()
+}
+
+// DeliveryEvents calls fn for each stored event of a delivery, in seq order,
+// reading them as it goes so that a large file never sits in memory. Events
+// purged after the retention period are skipped: compare the count with
+// Delivery.Events.
 func (db *DB) DeliveryEvents(ctx context.Context, deliveryID string, limit int, fn func(*Event) error) error {
+	var mappingID string
+	var lo, hi sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT mapping_id, min_seq, max_seq FROM deliveries WHERE id = ?`, deliveryID).Scan(&mappingID, &lo, &hi)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Errorf(ENOTFOUND, "Delivery not found.")
+	}
+	if err != nil {
+		return fmt.Errorf("delivery events: %w", err)
+	}
+	if !lo.Valid {
+		return nil // a test delivery: its event was never stored
+	}
 	q := `SELECT ` + prefixed("e.", eventColumns) + ` FROM delivery_events de JOIN events e ON e.seq = de.event_seq
-		WHERE de.delivery_id = ? ORDER BY de.event_seq`
-	args := []any{deliveryID}
+		WHERE de.mapping_id = ? AND de.event_seq BETWEEN ? AND ? AND de.delivery_id = ? ORDER BY de.event_seq`
+	args := []any{mappingID, lo.Int64, hi.Int64, deliveryID}
 	if limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, limit)

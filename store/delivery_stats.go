@@ -113,7 +113,10 @@ func (db *DB) addReceived(ctx context.Context, out map[string]*DestinationStats,
 	// Events are committed in the order they are received, so the first seq
 	// received since then bounds a range of the events(source_id, seq) index.
 	var first sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT seq FROM events WHERE received_at >= ? ORDER BY received_at, seq LIMIT 1`, ms(since)).Scan(&first)
+	// Scanning back from the newest event stops at the first one received
+	// before since: the cost is the events counted, whatever the table's size.
+	err := db.read.QueryRowContext(ctx, `SELECT seq FROM events WHERE seq > coalesce(
+		(SELECT seq FROM events WHERE received_at < ? ORDER BY seq DESC LIMIT 1), 0) ORDER BY seq LIMIT 1`, ms(since)).Scan(&first)
 	if err == sql.ErrNoRows {
 		return nil
 	}
@@ -221,8 +224,10 @@ func idAt(prefix string, t time.Time) string {
 // delivered files lose their events to the retention purge, oldest first.
 func (db *DB) StoredEventCount(ctx context.Context, deliveryID string) (int, error) {
 	var n int
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM delivery_events de JOIN events e ON e.seq = de.event_seq
-		WHERE de.delivery_id = ?`, deliveryID).Scan(&n); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries d
+		JOIN delivery_events de ON de.mapping_id = d.mapping_id AND de.event_seq BETWEEN d.min_seq AND d.max_seq AND de.delivery_id = d.id
+		JOIN events e ON e.seq = de.event_seq
+		WHERE d.id = ?`, deliveryID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("stored events of %s: %w", deliveryID, err)
 	}
 	return n, nil

@@ -21,6 +21,7 @@ type Event struct {
 	Name       string
 	ReceivedAt time.Time
 	Timestamp  time.Time
+	Size       int // bytes of Body, also when Body was not read
 	Body       json.RawMessage
 }
 
@@ -47,13 +48,13 @@ func ParseEventCursor(field, v string) (int64, error) {
 	return n, nil
 }
 
-const eventColumns = `seq, message_id, source_id, kind, type, name, received_at, timestamp, body`
+const eventColumns = `seq, message_id, source_id, kind, type, name, received_at, timestamp, size, body`
 
 func scanEvent(s scanner) (*Event, error) {
 	var e Event
 	var received, ts int64
 	var body []byte
-	if err := s.Scan(&e.Seq, &e.ID, &e.SourceID, &e.Kind, &e.Type, &e.Name, &received, &ts, &body); err != nil {
+	if err := s.Scan(&e.Seq, &e.ID, &e.SourceID, &e.Kind, &e.Type, &e.Name, &received, &ts, &e.Size, &body); err != nil {
 		return nil, err
 	}
 	e.ReceivedAt, e.Timestamp, e.Body = fromMS(received), fromMS(ts), body
@@ -170,23 +171,26 @@ func (db *DB) ListDrops(ctx context.Context, sourceID string) ([]DropCount, erro
 	return ds, rows.Err()
 }
 
-// PurgeEvents deletes, in small transactions so that ingestion is never held
-// up for long, the events received before cutoff that no delivery still
-// needs: events whose every mapping has moved past them and that are in no
-// file waiting to be written. It returns how many were deleted.
+// PurgeEvents deletes, oldest first and in small transactions so that
+// ingestion is never held up for long, the events received before cutoff
+// that no delivery still needs: every mapping has moved past them, and no
+// file waiting to be written (or failed, waiting for a retry) holds them.
+// It returns how many were deleted.
 func (db *DB) PurgeEvents(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	var total int64
 	for {
+		// Events are committed in about the order they are received, so the
+		// oldest seqs are the candidates; the batch stops at the first event
+		// still needed.
 		res, err := db.write.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
 			SELECT seq FROM events
-			WHERE received_at < ?
-			  AND seq <= coalesce((SELECT min(c.routed_seq) FROM mapping_cursors c
-			                       JOIN mappings m ON m.id = c.mapping_id
-			                       JOIN destinations d ON d.id = m.destination_id
-			                       WHERE m.enabled = 1 AND d.enabled = 1), 9223372036854775807)
-			  AND NOT EXISTS (SELECT 1 FROM delivery_events de JOIN deliveries dl ON dl.id = de.delivery_id
-			                  WHERE de.event_seq = events.seq AND dl.status <> 'delivered')
-			ORDER BY seq LIMIT ?)`, ms(cutoff), batch)
+			WHERE seq <= min(
+			    coalesce((SELECT min(c.routed_seq) FROM mapping_cursors c
+			              JOIN mappings m ON m.id = c.mapping_id
+			              JOIN destinations d ON d.id = m.destination_id
+			              WHERE m.enabled = 1 AND d.enabled = 1), 9223372036854775807),
+			    coalesce((SELECT min(min_seq) - 1 FROM deliveries WHERE status <> 'delivered' AND test = 0), 9223372036854775807))
+			ORDER BY seq LIMIT ?) AND received_at < ?`, batch, ms(cutoff))
 		if err != nil {
 			return total, fmt.Errorf("purge events: %w", err)
 		}

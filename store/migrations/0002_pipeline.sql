@@ -86,7 +86,6 @@ CREATE TABLE events (
     body        BLOB NOT NULL,                    -- the normalized message, JSON
     UNIQUE (source_id, message_id)
 );
-CREATE INDEX events_received ON events(received_at);
 CREATE INDEX events_source_seq ON events(source_id, seq);
 
 -- Where the engine stands per mapping: every event with seq <= routed_seq has
@@ -117,6 +116,8 @@ CREATE TABLE deliveries (
     next_attempt_at  INTEGER,
     last_error       TEXT NOT NULL DEFAULT '',
     last_error_code  TEXT NOT NULL DEFAULT '',
+    min_seq          INTEGER,           -- the range of its events' seqs: with
+    max_seq          INTEGER,           -- mapping_id, a range of delivery_events
     UNIQUE (destination_id, key)
 );
 CREATE INDEX deliveries_status_next ON deliveries(status, next_attempt_at);
@@ -125,15 +126,15 @@ CREATE INDEX deliveries_mapping ON deliveries(mapping_id, id);
 CREATE INDEX deliveries_status_id ON deliveries(status, id);
 
 -- Exact membership of each delivery, persisted before its upload. The primary
--- key makes "one event in at most one file per mapping" a database rule.
+-- key makes "one event in at most one file per mapping" a database rule, and
+-- it is the only index: a delivery's events are the rows of its mapping in
+-- its [min_seq, max_seq] range that name it.
 CREATE TABLE delivery_events (
     mapping_id  TEXT NOT NULL REFERENCES mappings(id) ON DELETE CASCADE,
     event_seq   INTEGER NOT NULL,
     delivery_id TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
     PRIMARY KEY (mapping_id, event_seq)
 ) WITHOUT ROWID;
-CREATE INDEX delivery_events_delivery ON delivery_events(delivery_id, event_seq);
-CREATE INDEX delivery_events_seq ON delivery_events(event_seq);
 
 CREATE TABLE delivery_attempts (
     id          INTEGER PRIMARY KEY,
