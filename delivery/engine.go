@@ -83,7 +83,7 @@ func New(db *store.DB, clients *s3.Factory, log *slog.Logger, cfg Config) *Engin
 		db: db, clients: clients, log: log, cfg: cfg,
 		wakeRouter:   make(chan struct{}, 1),
 		wakeUploader: make(chan struct{}, 1),
-		metrics:      newMetrics(),
+		metrics:      newMetrics(db),
 		health:       map[string]string{},
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/s3relay/s3relay/delivery"
 	"github.com/s3relay/s3relay/delivery/s3"
 	"github.com/s3relay/s3relay/delivery/s3/miniotest"
@@ -283,4 +285,47 @@ func (r *rig) jsonlIDs(tb testing.TB, prefix string) map[string]int {
 		}
 	}
 	return counts
+}
+
+func TestEngineMetrics(t *testing.T) {
+	r := mustRig(t)
+	m := r.mustMapping(t, &store.Mapping{Format: "jsonl", BatchSize: 10, BatchMaxAgeSeconds: 1})
+	e := r.engine(delivery.Config{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.Collectors()...)
+	r.send(t, "m", 10, "track")
+	if got := gather(t, reg, "s3relay_backlog_events"); got != 10 {
+		t.Errorf("backlog before the engine runs = %v, want 10", got)
+	}
+	runEngine(t, e)
+	r.waitDelivered(t, m.ID, 10, 15*time.Second)
+	for name, want := range map[string]float64{"s3relay_backlog_events": 0, "s3relay_delivery_attempts_total": 1, "s3relay_deliveries_sealed_total": 1} {
+		if got := gather(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// gather sums a metric's samples.
+func gather(tb testing.TB, reg *prometheus.Registry, name string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			}
+		}
+	}
+	return sum
 }

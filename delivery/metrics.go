@@ -1,16 +1,35 @@
 package delivery
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/s3relay/s3relay/store"
+)
 
 type metrics struct {
 	routed     prometheus.Counter
 	sealed     prometheus.Counter
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
+	backlog    prometheus.GaugeFunc
 }
 
-func newMetrics() *metrics {
+func newMetrics(db *store.DB) *metrics {
 	return &metrics{
+		backlog: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "s3relay_backlog_events", Help: "Events waiting for delivery: not yet routed, or in files not yet written.",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := db.Backlog(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}),
 		routed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "s3relay_engine_events_routed_total", Help: "Events the engine has looked at for routing.",
 		}),
@@ -29,5 +48,5 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.routed, m.sealed, m.deliveries, m.latency}
+	return []prometheus.Collector{m.routed, m.sealed, m.deliveries, m.latency, m.backlog}
 }
