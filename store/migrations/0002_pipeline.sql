@@ -124,6 +124,8 @@ CREATE INDEX deliveries_status_next ON deliveries(status, next_attempt_at);
 CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
 CREATE INDEX deliveries_mapping ON deliveries(mapping_id, id);
 CREATE INDEX deliveries_status_id ON deliveries(status, id);
+-- The dashboard's throughput chart: delivered events over time.
+CREATE INDEX deliveries_delivered ON deliveries(delivered_at, events) WHERE status = 'delivered';
 
 -- Exact membership of each delivery, persisted before its upload. The primary
 -- key makes "one event in at most one file per mapping" a database rule, and
