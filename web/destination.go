@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -31,8 +32,10 @@ type DestinationTester interface {
 }
 
 // wizardStep is one step of the destination setup wizard. The steps are a
-// table so that a feature can insert its own (the mappings step goes between
-// "test" and "enable"); views.DestinationWizard renders each by its key.
+// table so that a feature can insert its own; views.DestinationWizard renders
+// each by its key. A stored destination's step is at /destinations/:id/<key>:
+// for "mappings" that is the mapping list's own route, which renders the
+// step (handleMappingList), and the mapping editor shows the same frame.
 type wizardStep struct {
 	key   string
 	title string
@@ -54,6 +57,7 @@ var wizardSteps = []wizardStep{
 	{key: "access", title: "Access", read: readAccessStep, creates: true, fields: []string{
 		"auth", "role_arn", "external_id", "key", "secret", "session"}},
 	{key: "test", title: "Test connection"},
+	{key: "mappings", title: "Mappings"},
 	{key: "enable", title: "Enable"},
 }
 
@@ -69,6 +73,23 @@ func ownerStep(field string) int {
 
 func creatingStep() int {
 	return slices.IndexFunc(wizardSteps, func(s wizardStep) bool { return s.creates })
+}
+
+// stepURL is the page of a stored destination's step.
+func stepURL(id, key string) string { return "/destinations/" + url.PathEscape(id) + "/" + key }
+
+// stepNav is the wizard's progress bar at step current. The steps of a
+// stored destination link to their pages: they are its tabs.
+func stepNav(stored *store.Destination, current int) []views.WizardStep {
+	steps := make([]views.WizardStep, 0, len(wizardSteps))
+	for i, st := range wizardSteps {
+		ws := views.WizardStep{Key: st.key, Title: st.title, Current: i == current, Done: i < current}
+		if stored != nil {
+			ws.Href = stepURL(stored.ID, st.key)
+		}
+		steps = append(steps, ws)
+	}
+	return steps
 }
 
 // formValues is a submitted form.
@@ -163,8 +184,13 @@ func (s *Server) handleDestinationList(c echo.Context) error {
 			row.Sources = append(row.Sources, names[id])
 		}
 		if d.WizardStep != "" && stepIndex(d.WizardStep) >= 0 {
-			row.SetupHref = "/destinations/" + d.ID + "/" + d.WizardStep
+			row.SetupHref = stepURL(d.ID, d.WizardStep)
 		}
+		ms, err := s.db.ListMappings(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		row.Mappings, row.EnabledMappings, row.MappingsHref = len(ms), enabledCount(ms), mappingsURL(d.ID)
 		v.Rows = append(v.Rows, row)
 	}
 	return s.render(c, http.StatusOK, views.Destinations(v))
@@ -344,9 +370,16 @@ func (s *Server) handleDestinationEnable(c echo.Context) error {
 	}
 	s.destinations.Forget(d.ID)
 	s.log.Info("destination saved", "destination", d.ID, "enabled", d.Enabled, "by", actor(c))
+	ms, err := s.db.ListMappings(ctx, d.ID)
+	if err != nil {
+		return err
+	}
 	msg := "Destination “" + d.Name + "” is on: events are delivered to it."
-	if !d.Enabled {
+	switch {
+	case !d.Enabled:
 		msg = "Destination “" + d.Name + "” is saved and turned off: events wait until it is turned on."
+	case enabledCount(ms) == 0:
+		msg = "Destination “" + d.Name + "” is on, but no events are delivered to it until it has an enabled mapping."
 	}
 	return s.redirectWithFlash(c, "/destinations", msg)
 }
@@ -456,26 +489,21 @@ func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
 		Step:   step.key,
 		Form:   destinationForm(w.d, w.stored),
 		Errors: w.errs,
+		Steps:  stepNav(w.stored, w.step),
 	}
 	base := "/destinations/new/"
 	if w.stored != nil {
 		v.ID = w.stored.ID
-		base = "/destinations/" + w.stored.ID + "/"
+		base = stepURL(w.stored.ID, "")
 		if w.step > 0 {
 			v.BackHref = base + wizardSteps[w.step-1].key
 		}
 		if w.step+1 < len(wizardSteps) {
 			v.NextHref = base + wizardSteps[w.step+1].key
 		}
+		v.MappingsHref = mappingsURL(w.stored.ID)
 	}
 	v.Action = base + step.key
-	for i, st := range wizardSteps {
-		ws := views.WizardStep{Key: st.key, Title: st.title, Current: i == w.step, Done: i < w.step}
-		if w.stored != nil {
-			ws.Href = base + st.key
-		}
-		v.Steps = append(v.Steps, ws)
-	}
 	switch step.key {
 	case "name":
 		srcs, _, err := s.db.ListSources(ctx, store.Page{Limit: store.MaxPageLimit})
@@ -502,6 +530,14 @@ func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
 		}
 		v.Access = s.accessHelp(ctx, w.d)
 		v.AccessHelpURL = base + "access-help"
+	case "mappings", "enable":
+		// Both steps exist only for a stored destination.
+		ms, err := s.db.ListMappings(ctx, w.stored.ID)
+		if err != nil {
+			return err
+		}
+		v.Mappings = s.mappingList(w.stored, ms)
+		v.EnabledMappings = enabledCount(ms)
 	}
 	if w.stored != nil {
 		v.Test = testResultView(w.stored.LastTest, w.stored.Config.Auth)

@@ -87,6 +87,31 @@ func TestBrowserDestinationWizard(t *testing.T) {
 		t.Errorf("test summary: got %q", summary)
 	}
 
+	// Mappings: a new destination has none; one click adds Segment's default.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`//a[text()="Next"]`),
+		chromedp.WaitVisible(`//button[text()="Add the Segment default mapping"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if current := mustRun(t, ctx, chromedp.Text(chromedp.CSS(`[aria-current="step"]`))); current != "Mappings" {
+		t.Errorf("after the test step: current step %q, want Mappings", current)
+	}
+	steps = mustRun(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="wizard-steps"] li')].map(li => li.textContent.trim())`))
+	wantSteps := []string{"Name and sources", "Bucket and region", "Access", "Test connection", "Mappings", "Enable"}
+	if strings.Join(steps, "|") != strings.Join(wantSteps, "|") {
+		t.Errorf("step indicator: got %q, want %q", steps, wantSteps)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`//button[text()="Add the Segment default mapping"]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mapping-row"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if row := mustRun(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="mapping-row"]`))); !strings.Contains(row, "Tracks and identifies") || !strings.Contains(row, "browser/") {
+		t.Errorf("mapping row %q: want the default mapping with a key under browser/", row)
+	}
+
 	// Enable, and see it on the list.
 	if err := chromedp.Do(ctx,
 		chromedp.Click(`//a[text()="Next"]`),
@@ -97,6 +122,9 @@ func TestBrowserDestinationWizard(t *testing.T) {
 	if !mustRun(t, ctx, chromedp.Evaluate[bool](`document.querySelector("#enabled").checked`)) {
 		t.Errorf("enable step: the switch should start on")
 	}
+	if warned := mustRun(t, ctx, chromedp.Evaluate[bool](`document.querySelector('[data-testid="mapping-warning"]') !== null`)); warned {
+		t.Errorf("enable step: warns about mappings although the default one was added")
+	}
 	if err := chromedp.Do(ctx,
 		chromedp.Click(`//button[text()="Save"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="destinations-table"]`)),
@@ -104,10 +132,22 @@ func TestBrowserDestinationWizard(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := mustRun(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="destination-row"]`)))
-	for _, want := range []string{"MinIO from the browser", "s3://events/browser/", "us-east-1", "web", "passed", "healthy", "on"} {
+	for _, want := range []string{"MinIO from the browser", "s3://events/browser/", "us-east-1", "web", "1 mapping", "passed", "healthy", "on"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("list row %q lacks %q", row, want)
 		}
+	}
+
+	// The list leads to the destination's mappings, where the mapping is.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`//a[@aria-label="Mappings of MinIO from the browser"]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mapping-row"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	rows := mustRun(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="mapping-row"]')].map(tr => tr.textContent)`))
+	if len(rows) != 1 || !strings.Contains(rows[0], "Tracks and identifies") {
+		t.Errorf("mappings page rows %q, want the default mapping", rows)
 	}
 	r.Responses.mustContain(t, "Secret Access Key")
 	r.Responses.mustNotContain(t, r.MinIO.SecretKey, 8)

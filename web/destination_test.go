@@ -7,12 +7,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/s3relay/s3relay/delivery/format"
 	"github.com/s3relay/s3relay/delivery/s3"
 	"github.com/s3relay/s3relay/delivery/s3/miniotest"
 	"github.com/s3relay/s3relay/store"
@@ -697,7 +699,7 @@ func TestDashboardWizardKeysMode(t *testing.T) {
 	}
 
 	// Every step of the saved destination opens, with a label for every field.
-	for _, step := range []string{"name", "bucket", "access", "test", "enable"} {
+	for _, step := range []string{"name", "bucket", "access", "test", "mappings", "enable"} {
 		resp, body := c.get("/destinations/" + id + "/" + step)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET step %s: status %d", step, resp.StatusCode)
@@ -941,5 +943,204 @@ func TestDashboardCustomRegionWithEndpoint(t *testing.T) {
 	}
 	if d, _ := e.DB.DestinationByID(t.Context(), id); d.Config.Region != "garage" {
 		t.Errorf("stored region: got %q", d.Config.Region)
+	}
+}
+
+// stepKeys lists a page's wizard steps, and the current one.
+func stepKeys(doc *goquery.Document) ([]string, string) {
+	var keys []string
+	current := ""
+	doc.Find(`[data-testid="wizard-steps"] li`).Each(func(_ int, li *goquery.Selection) {
+		keys = append(keys, li.AttrOr("data-step", ""))
+		if li.Find(`[aria-current="step"]`).Length() == 1 {
+			current = li.AttrOr("data-step", "")
+		}
+	})
+	return keys, current
+}
+
+// wizardButtons returns where a step's Back and Next links lead.
+func wizardButtons(doc *goquery.Document) (back, next string) {
+	doc.Find(`.wizard-buttons a[role="button"]`).Each(func(_ int, a *goquery.Selection) {
+		switch strings.TrimSpace(a.Text()) {
+		case "Back":
+			back = a.AttrOr("href", "")
+		case "Next":
+			next = a.AttrOr("href", "")
+		}
+	})
+	return back, next
+}
+
+func TestDashboardWizardMappingsStep(t *testing.T) {
+	miniotest.IsolateAWSEnv(t)
+	e := MustEnv(t)
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	form := url.Values{"name": {"Warehouse"}, "bucket": {"my-events"}, "region": {"us-east-1"}, "path_prefix": {"raw/"}, "auth": {"default"}}
+	resp, body := c.post("/destinations/new/access", withCSRF(c, form))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: status %d\n%s", resp.StatusCode, body)
+	}
+	id := strings.Split(resp.Header.Get("Location"), "/")[2]
+	base := "/destinations/" + id + "/"
+	mappingsPage := base + "mappings"
+	wantSteps := []string{"name", "bucket", "access", "test", "mappings", "enable"}
+
+	// The step bar shows the six steps on every page of the destination, and
+	// each links to the mappings step.
+	for _, step := range wantSteps {
+		resp, body := c.get(base + step)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status %d", step, resp.StatusCode)
+		}
+		doc := mustDoc(t, body)
+		keys, current := stepKeys(doc)
+		if !slices.Equal(keys, wantSteps) || current != step {
+			t.Errorf("%s: steps %v at %q, want %v at %q", step, keys, current, wantSteps, step)
+		}
+		if step != "mappings" && doc.Find(`[data-testid="wizard-steps"] a[href="`+mappingsPage+`"]`).Length() != 1 {
+			t.Errorf("%s: no link to the mappings step", step)
+		}
+	}
+
+	// The wizard goes test -> mappings -> enable, and back.
+	_, body = c.get(base + "test")
+	if _, next := wizardButtons(mustDoc(t, body)); next != mappingsPage {
+		t.Errorf("test step: Next leads to %q, want %q", next, mappingsPage)
+	}
+	_, body = c.get(mappingsPage)
+	doc := mustDoc(t, body)
+	if back, next := wizardButtons(doc); back != base+"test" || next != base+"enable" {
+		t.Errorf("mappings step: Back %q, Next %q; want the test and enable steps", back, next)
+	}
+	if doc.Find(`[data-testid="empty-state"]`).Length() != 1 || doc.Find(`[data-testid="mapping-row"]`).Length() != 0 {
+		t.Errorf("mappings step of a new destination: want the empty state and no rows")
+	}
+	if got := doc.Find(`[data-testid="new-mapping"]`).AttrOr("href", ""); got != mappingsPage+"/new" {
+		t.Errorf("New mapping leads to %q, want the editor", got)
+	}
+	_, body = c.get(base + "enable")
+	doc = mustDoc(t, body)
+	if back, _ := wizardButtons(doc); back != mappingsPage {
+		t.Errorf("enable step: Back leads to %q, want the mappings step", back)
+	}
+	warning := doc.Find(`[data-testid="mapping-warning"]`)
+	if warning.Length() != 1 || warning.Find("a").AttrOr("href", "") != mappingsPage || doc.Find(`.wizard-buttons button[type="submit"]`).Text() != "Save" {
+		t.Errorf("enable step without mappings: want the warning linking to the mappings step, and Save")
+	}
+
+	// One click adds Segment's default mapping.
+	_, body = c.get(mappingsPage)
+	addForm := mustDoc(t, body).Find(`[data-testid="add-default-mapping"]`).Closest("form")
+	if addForm.Length() != 1 {
+		t.Fatalf("mappings step: no Add the Segment default mapping form")
+	}
+	resp, body = postAndFollow(t, c, addForm.AttrOr("action", ""), url.Values{})
+	doc = mustDoc(t, body)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != mappingsPage {
+		t.Fatalf("add default: status %d at %s, want the mappings step", resp.StatusCode, resp.Request.URL.Path)
+	}
+	if _, current := stepKeys(doc); current != "mappings" {
+		t.Errorf("after adding the default: current step %q, want mappings", current)
+	}
+	if row := doc.Find(`[data-testid="mapping-row"]`); row.Length() != 1 || !strings.Contains(row.Text(), "Tracks and identifies") ||
+		!strings.HasPrefix(row.Find("code.key-example").Text(), "raw/") {
+		t.Errorf("after adding the default: rows %q", row.Text())
+	}
+	ms, err := e.DB.ListMappings(t.Context(), id)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("stored mappings: %v (%v), want one", ms, err)
+	}
+	var cols []string
+	for _, col := range ms[0].Columns {
+		cols = append(cols, col.Name)
+	}
+	var wantCols []string
+	for _, col := range format.DefaultColumns() {
+		wantCols = append(wantCols, col.Name)
+	}
+	if m := ms[0]; !m.Enabled || m.Format != store.FormatCSV || m.Trigger != store.DefaultTrigger || !slices.Equal(cols, wantCols) {
+		t.Errorf("default mapping: enabled %v, format %q, trigger %q, columns %v; want an enabled csv mapping with the default trigger and Segment's columns",
+			m.Enabled, m.Format, m.Trigger, cols)
+	}
+	_, body = c.get(base + "enable")
+	if mustDoc(t, body).Find(`[data-testid="mapping-warning"]`).Length() != 0 {
+		t.Errorf("enable step: warns about mappings with an enabled one")
+	}
+
+	// A mapping saved from the editor leads back to the mappings step; the
+	// editor shows the wizard's steps too.
+	_, body = c.get(mappingsPage + "/new")
+	if keys, current := stepKeys(mustDoc(t, body)); !slices.Equal(keys, wantSteps) || current != "mappings" {
+		t.Errorf("editor: steps %v at %q, want the wizard's at mappings", keys, current)
+	}
+	editor := editorForm(t, c, mappingsPage+"/new")
+	editor.Set("name", "Orders")
+	editor.Set("trigger", `type = "track" and event = "Order Completed"`)
+	resp, _ = c.post(mappingsPage, editor)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != mappingsPage {
+		t.Fatalf("save from the editor: status %d to %q, want 303 to the mappings step", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body = c.follow(resp)
+	doc = mustDoc(t, body)
+	if _, current := stepKeys(doc); current != "mappings" || doc.Find(`[data-testid="mapping-row"]`).Length() != 2 {
+		t.Errorf("after saving: step %q with %d mappings, want the mappings step with 2", current, doc.Find(`[data-testid="mapping-row"]`).Length())
+	}
+
+	// Enabling finishes the setup; the list links to the mappings.
+	_, body = postAndFollow(t, c, base+"enable", url.Values{"enabled": {"true"}})
+	doc = mustDoc(t, body)
+	if flash := doc.Find(`[data-testid="flash"]`).Text(); !strings.Contains(flash, "events are delivered to it") {
+		t.Errorf("flash after enabling: %q", flash)
+	}
+	cell := doc.Find(`[data-testid="destination-row"][data-id="` + id + `"] [data-testid="destination-mappings"]`)
+	if link := cell.Find("a"); link.AttrOr("href", "") != mappingsPage || strings.TrimSpace(link.Text()) != "2 mappings" {
+		t.Errorf("list: mappings link %q to %q, want \"2 mappings\" to %q", strings.TrimSpace(link.Text()), link.AttrOr("href", ""), mappingsPage)
+	}
+	if strings.Contains(cell.Text(), "none enabled") {
+		t.Errorf("list: %q says none is enabled", cell.Text())
+	}
+}
+
+func TestDashboardDestinationWithoutMappings(t *testing.T) {
+	e := MustEnv(t)
+	d := &store.Destination{Name: "Empty", Config: store.DestinationConfig{Bucket: "empty-bucket", Region: "eu-west-1", Auth: store.AuthDefault}}
+	if err := e.DB.CreateDestination(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	_, body := c.get("/destinations")
+	cell := mustDoc(t, body).Find(`[data-testid="destination-mappings"]`)
+	if link := cell.Find("a"); link.AttrOr("href", "") != "/destinations/"+d.ID+"/mappings" || strings.TrimSpace(link.Text()) != "Add a mapping" ||
+		!strings.Contains(cell.Text(), "none enabled") {
+		t.Errorf("list: mappings cell %q linking to %q, want Add a mapping and none enabled", strings.TrimSpace(cell.Text()), link.AttrOr("href", ""))
+	}
+
+	// Saving with delivery on is allowed, and says nothing is delivered yet.
+	resp, body := postAndFollow(t, c, "/destinations/"+d.ID+"/enable", url.Values{"enabled": {"true"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("enable: status %d", resp.StatusCode)
+	}
+	if flash := mustDoc(t, body).Find(`[data-testid="flash"]`).Text(); !strings.Contains(flash, "no events are delivered") {
+		t.Errorf("flash: got %q, want the warning that nothing is delivered", flash)
+	}
+	if got, _ := e.DB.DestinationByID(t.Context(), d.ID); !got.Enabled {
+		t.Errorf("the destination was not turned on")
+	}
+
+	// A mapping that is turned off counts as none.
+	m := &store.Mapping{DestinationID: d.ID, Name: "Off", Enabled: false}
+	if err := e.DB.CreateMapping(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	_, body = c.get("/destinations/" + d.ID + "/enable")
+	if mustDoc(t, body).Find(`[data-testid="mapping-warning"]`).Length() != 1 {
+		t.Errorf("enable step: no warning when the only mapping is off")
+	}
+	_, body = c.get("/destinations")
+	if cell := mustDoc(t, body).Find(`[data-testid="destination-mappings"]`); !strings.Contains(cell.Text(), "1 mapping") || !strings.Contains(cell.Text(), "none enabled") {
+		t.Errorf("list: mappings cell %q, want 1 mapping, none enabled", strings.TrimSpace(cell.Text()))
 	}
 }

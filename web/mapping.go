@@ -598,7 +598,7 @@ func (s *Server) editorView(c echo.Context, dest *store.Destination, id string, 
 		return views.MappingEditorView{}, err
 	}
 	return views.MappingEditorView{
-		Page: s.page(c, title, "destinations"), DestinationName: dest.Name,
+		Page: s.page(c, dest.Name, "destinations"), Heading: title, Steps: stepNav(dest, stepIndex("mappings")),
 		Action: action, LiveURL: mappingsURL(dest.ID) + "/live", TestSendURL: testURL, BackURL: mappingsURL(dest.ID),
 		Form: ed.form, Errors: errs, Builder: ed.builder, Preview: p, Options: editorOptions(),
 	}, nil
@@ -611,20 +611,69 @@ func storedEditor(m *store.Mapping) *editor {
 	return ed
 }
 
+// handleMappingList shows a destination's mappings: its wizard's mappings
+// step, whether it is still being set up or edited later.
 func (s *Server) handleMappingList(c echo.Context) error {
-	dest, ms, err := s.destinationMappings(c)
+	dest, err := s.db.DestinationByID(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	v := views.MappingsView{Page: s.page(c, "Mappings", "destinations"), DestinationName: dest.Name,
-		NewURL: mappingsURL(dest.ID) + "/new", Max: store.MaxMappings}
+	return s.renderWizard(c, http.StatusOK, wizard{step: stepIndex("mappings"), d: dest, stored: dest})
+}
+
+// mappingList is the mappings step's list of a destination's mappings ms.
+func (s *Server) mappingList(dest *store.Destination, ms []*store.Mapping) views.MappingList {
+	l := views.MappingList{NewURL: mappingsURL(dest.ID) + "/new", DefaultURL: mappingsURL(dest.ID) + "/default", Max: store.MaxMappings}
 	for _, m := range ms {
-		v.Mappings = append(v.Mappings, views.MappingRow{
+		l.Rows = append(l.Rows, views.MappingRow{
 			ID: m.ID, Name: m.Name, Trigger: m.Trigger, Format: m.Format, Enabled: m.Enabled,
 			KeyExample: s.keyExample(m, dest), EditURL: mappingURL(dest.ID, m.ID), DeleteURL: mappingURL(dest.ID, m.ID) + "/delete",
 		})
 	}
-	return s.render(c, http.StatusOK, views.Mappings(v))
+	return l
+}
+
+// enabledCount counts the mappings that are turned on: the only ones events
+// are delivered through.
+func enabledCount(ms []*store.Mapping) int {
+	n := 0
+	for _, m := range ms {
+		if m.Enabled {
+			n++
+		}
+	}
+	return n
+}
+
+// defaultMappingName names the mapping handleMappingAddDefault adds.
+const defaultMappingName = "Tracks and identifies"
+
+// handleMappingAddDefault adds Segment's default mapping in one click: tracks
+// and identifies as csv files with Segment's columns. A new destination has
+// no mapping, and without one nothing is delivered.
+func (s *Server) handleMappingAddDefault(c echo.Context) error {
+	ctx := c.Request().Context()
+	dest, err := s.db.DestinationByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	m := newMapping(store.FormatCSV)
+	m.Name, m.DestinationID = defaultMappingName, dest.ID
+	_, err = compileMapping(m, dest)
+	if err == nil {
+		err = s.db.CreateMapping(ctx, m)
+	}
+	switch store.ErrorCode(err) {
+	case "":
+		return s.redirectWithFlash(c, mappingsURL(dest.ID),
+			"Mapping “"+m.Name+"” added: tracks and identifies are written as csv files with Segment's columns.")
+	case store.EINVALID, store.ELIMIT:
+		// The destination's own settings (its path prefix) or the limit
+		// refuse it: say so on the step.
+		return s.renderWizard(c, http.StatusUnprocessableEntity, wizard{step: stepIndex("mappings"), d: dest, stored: dest,
+			errs: views.FormErrors{"": store.ErrorMessage(explain(err))}})
+	}
+	return err
 }
 
 // keyExample is the key a mapping would give a file of a track event now.

@@ -677,6 +677,15 @@ func TestMappingEditorLimit(t *testing.T) {
 	if msg := mustDoc(t, body).Find(`[data-testid="form-error"]`).Text(); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(msg, "50") {
 		t.Errorf("51st mapping from the editor: %d %q, want 422 with the limit", resp.StatusCode, msg)
 	}
+	resp, body = c.post(r.mappingsPage()+"/default", url.Values{"_csrf": {form.Get("_csrf")}})
+	doc = mustDoc(t, body)
+	if msg := doc.Find(`[data-testid="form-error"]`).Text(); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(msg, "50") ||
+		doc.Find(`[data-testid="mapping-row"]`).Length() != store.MaxMappings {
+		t.Errorf("51st mapping as the default: %d %q, want 422 with the limit on the mappings step", resp.StatusCode, msg)
+	}
+	if ms, _ := r.DB.ListMappings(context.Background(), r.Dest.ID); len(ms) != store.MaxMappings {
+		t.Errorf("stored %d mappings, want %d", len(ms), store.MaxMappings)
+	}
 }
 
 func TestMappingEditorWorksWithoutJavaScript(t *testing.T) {

@@ -61,6 +61,7 @@ func (s *Server) routes() {
 	app.GET("/destinations/:id/mappings/new", s.handleMappingNew)
 	app.POST("/destinations/:id/mappings", s.handleMappingSave)
 	app.POST("/destinations/:id/mappings/live", s.handleMappingLive)
+	app.POST("/destinations/:id/mappings/default", s.handleMappingAddDefault)
 	app.GET("/destinations/:id/mappings/:mid", s.handleMappingEdit)
 	app.POST("/destinations/:id/mappings/:mid", s.handleMappingSave)
 	app.POST("/destinations/:id/mappings/:mid/delete", s.handleMappingDelete)
