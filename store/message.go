@@ -298,6 +298,20 @@ func stringField(msg map[string]json.RawMessage, f string) (string, bool) {
 	if !present || isNull(raw) {
 		return "", true
 	}
+	return unquote(raw)
+}
+
+// unquote reads a JSON string. Most strings have no escapes and are taken as
+// they are (the decoder that produced raw validated it); others go through
+// encoding/json.
+func unquote(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
 		return "", false
@@ -387,11 +401,7 @@ func idField(msg map[string]json.RawMessage, f string) (string, bool) {
 	}
 	switch c := firstByte(raw); {
 	case c == '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return s, true
+		return unquote(raw)
 	case c == '-' || (c >= '0' && c <= '9'):
 		text := strings.TrimSpace(string(raw))
 		msg[f] = rawString(text)
@@ -482,8 +492,8 @@ func parseTime(raw json.RawMessage) (time.Time, bool) {
 	if firstByte(raw) != '"' {
 		return time.Time{}, false
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil || s == "" {
+	s, ok := unquote(raw)
+	if !ok || s == "" {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
