@@ -57,15 +57,9 @@ func MustBrowser(tb testing.TB) context.Context {
 func TestBrowserSignInShowsNavigation(t *testing.T) {
 	e := MustEnv(t)
 	ctx := MustBrowser(t)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.HTTP.URL+"/settings"),
-		// Signed out, the dashboard sends the browser to sign in first.
-		chromedp.WaitVisible(`//label[text()="Email"]`),
-		chromedp.SendKeys(`//input[@id=//label[text()="Email"]/@for]`, adminEmail),
-		chromedp.SendKeys(`//input[@id=//label[text()="Password"]/@for]`, adminPassword),
-		chromedp.Click(`//button[text()="Sign in"]`),
+	err := chromedp.Do(ctx, append(signInAt(e.HTTP.URL+"/settings"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="nav"]`)),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,4 +91,16 @@ func mustRun[T any](tb testing.TB, ctx context.Context, a chromedp.Action[T]) T 
 		tb.Fatal(err)
 	}
 	return v
+}
+
+// signInAt opens url as a signed-out user, who is sent to sign in first, and
+// signs in as the administrator through the real form, by its labels.
+func signInAt(url string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(`//label[text()="Email"]`),
+		chromedp.SendKeys(`//input[@id=//label[text()="Email"]/@for]`, adminEmail),
+		chromedp.SendKeys(`//input[@id=//label[text()="Password"]/@for]`, adminPassword),
+		chromedp.Click(`//button[text()="Sign in"]`),
+	}
 }

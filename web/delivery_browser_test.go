@@ -90,17 +90,12 @@ func TestBrowserRetriesAFailedDelivery(t *testing.T) {
 	mi.MustCreateBucket(t, bucket)
 
 	ctx := MustBrowser(t)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.HTTP.URL+"/deliveries"),
-		chromedp.WaitVisible(`//label[text()="Email"]`),
-		chromedp.SendKeys(`//input[@id=//label[text()="Email"]/@for]`, adminEmail),
-		chromedp.SendKeys(`//input[@id=//label[text()="Password"]/@for]`, adminPassword),
-		chromedp.Click(`//button[text()="Sign in"]`),
+	err := chromedp.Do(ctx, append(signInAt(e.HTTP.URL+"/deliveries"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="delivery-filters"]`)),
 		chromedp.SetValue(`//select[@id=//label[text()="Status"]/@for]`, "failed"),
 		chromedp.Click(`//button[text()="Filter"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="delivery-row"]`)),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}

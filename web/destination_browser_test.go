@@ -20,12 +20,7 @@ func TestBrowserDestinationWizard(t *testing.T) {
 	r.mustSource(t, "web")
 	ctx := MustBrowser(t)
 
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(r.HTTP.URL+"/destinations"),
-		chromedp.WaitVisible(`//label[text()="Email"]`),
-		chromedp.SendKeys(byLabel("input", "Email"), adminEmail),
-		chromedp.SendKeys(byLabel("input", "Password"), adminPassword),
-		chromedp.Click(`//button[text()="Sign in"]`),
+	err := chromedp.Do(ctx, append(signInAt(r.HTTP.URL+"/destinations"),
 		chromedp.Click(`//a[text()="New destination"]`),
 
 		// Name and sources.
@@ -49,7 +44,7 @@ func TestBrowserDestinationWizard(t *testing.T) {
 		chromedp.WaitVisible(`//label[normalize-space()="Access keys"]`),
 		chromedp.Click(`//label[normalize-space()="Access keys"]`),
 		chromedp.WaitVisible(byLabel("input", "Access Key ID")),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}

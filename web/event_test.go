@@ -504,14 +504,9 @@ func TestBrowserEventsPageShowsNewEventsLive(t *testing.T) {
 	src := e.mustSource(t, "web")
 	mustAppend(t, a, src.ID, track("first", "u1", "Signed Up"))
 	ctx := MustBrowser(t)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.HTTP.URL+"/events"),
-		chromedp.WaitVisible(`//label[text()="Email"]`),
-		chromedp.SendKeys(`//input[@id=//label[text()="Email"]/@for]`, adminEmail),
-		chromedp.SendKeys(`//input[@id=//label[text()="Password"]/@for]`, adminPassword),
-		chromedp.Click(`//button[text()="Sign in"]`),
+	err := chromedp.Do(ctx, append(signInAt(e.HTTP.URL+"/events"),
 		chromedp.WaitVisible(`//td[text()="Signed Up"]`),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,14 +37,9 @@ func TestBrowserMappingEditorPreviewsLiveAndSendsATestEvent(t *testing.T) {
 	m := r.mustCreateMapping(t, `{"name": "Warehouse CSV"}`)
 	ctx := MustBrowser(t)
 	editPage := r.HTTP.URL + r.mappingsPage() + "/" + m.ID
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(editPage),
-		chromedp.WaitVisible(`//label[text()="Email"]`),
-		chromedp.SendKeys(`//input[@id=//label[text()="Email"]/@for]`, adminEmail),
-		chromedp.SendKeys(`//input[@id=//label[text()="Password"]/@for]`, adminPassword),
-		chromedp.Click(`//button[text()="Sign in"]`),
+	err := chromedp.Do(ctx, append(signInAt(editPage),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="preview-body"]`)),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}

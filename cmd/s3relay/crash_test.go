@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -33,6 +34,58 @@ func mustSourceIn(tb testing.TB, dataDir string) *store.Source {
 	return src
 }
 
+// sendBatches starts clients that send batches of size track events to
+// /v1/batch, pausing up to pause between batches, until the returned stop is
+// called or the server goes away. Ids of batches answered 200 go into acked.
+func sendBatches(url, writeKey, prefix string, clients, size int, pause time.Duration, acked map[string]bool) (stop func()) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			hc := &http.Client{Timeout: 5 * time.Second}
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				ids := make([]string, size)
+				var body bytes.Buffer
+				body.WriteString(`{"batch":[`)
+				for i := range ids {
+					ids[i] = fmt.Sprintf("%s-c%d-n%d-%d", prefix, c, n, i)
+					if i > 0 {
+						body.WriteByte(',')
+					}
+					fmt.Fprintf(&body, `{"type":"track","userId":"u","event":"E","messageId":%q}`, ids[i])
+				}
+				body.WriteString(`]}`)
+				req, _ := http.NewRequest(http.MethodPost, url+"/v1/batch", &body)
+				req.SetBasicAuth(writeKey, "")
+				resp, err := hc.Do(req)
+				if err != nil {
+					return // the server is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					mu.Lock()
+					for _, id := range ids {
+						acked[id] = true
+					}
+					mu.Unlock()
+				}
+				if pause > 0 {
+					time.Sleep(time.Duration(rand.Int64N(int64(pause))))
+				}
+			}
+		}(c)
+	}
+	return func() { close(done); wg.Wait() }
+}
+
 // TestSIGKILLLosesNoAcknowledgedEvent kills the server while clients send
 // batches, several times over, and checks that every message answered 200
 // is stored, once.
@@ -40,56 +93,14 @@ func TestSIGKILLLosesNoAcknowledgedEvent(t *testing.T) {
 	dataDir := t.TempDir()
 	src := mustSourceIn(t, dataDir)
 	acked := map[string]bool{}
-	var mu sync.Mutex
-	const rounds, clients, size = 3, 6, 50
+	const rounds = 3
 	for round := 0; round < rounds; round++ {
 		s := startServer(t, dataDir)
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
-		for c := 0; c < clients; c++ {
-			wg.Add(1)
-			go func(c int) {
-				defer wg.Done()
-				hc := &http.Client{Timeout: 5 * time.Second}
-				for n := 0; ; n++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					ids := make([]string, size)
-					var body bytes.Buffer
-					body.WriteString(`{"batch":[`)
-					for i := range ids {
-						ids[i] = fmt.Sprintf("r%d-c%d-n%d-%d", round, c, n, i)
-						if i > 0 {
-							body.WriteByte(',')
-						}
-						fmt.Fprintf(&body, `{"type":"track","userId":"u","event":"E","messageId":%q}`, ids[i])
-					}
-					body.WriteString(`]}`)
-					req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/batch", &body)
-					req.SetBasicAuth(src.WriteKey, "")
-					resp, err := hc.Do(req)
-					if err != nil {
-						return // the server is gone
-					}
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						mu.Lock()
-						for _, id := range ids {
-							acked[id] = true
-						}
-						mu.Unlock()
-					}
-				}
-			}(c)
-		}
+		stop := sendBatches(s.URL, src.WriteKey, fmt.Sprintf("r%d", round), 6, 50, 0, acked)
 		time.Sleep(time.Duration(300+200*round) * time.Millisecond)
 		s.cmd.Process.Signal(syscall.SIGKILL)
 		<-s.done
-		close(stop)
-		wg.Wait()
+		stop()
 	}
 	if len(acked) == 0 {
 		t.Fatal("no batch was acknowledged before the kills")

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -220,58 +219,15 @@ func TestSIGKILLDuringSendingAndUploading(t *testing.T) {
 	m := &store.Mapping{Name: "all", Format: "jsonl", Trigger: `type = "track"`, BatchSize: 300, BatchMaxAgeSeconds: 1}
 	p := mustPipeline(t, m)
 	acked := map[string]bool{}
-	var mu sync.Mutex
-	const rounds, clients, size = 4, 4, 50
+	const rounds = 4
 	for round := 0; round < rounds; round++ {
 		s := startServer(t, p.DataDir)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for c := 0; c < clients; c++ {
-			wg.Add(1)
-			go func(c int) {
-				defer wg.Done()
-				hc := &http.Client{Timeout: 5 * time.Second}
-				for n := 0; ; n++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					ids := make([]string, size)
-					var body bytes.Buffer
-					body.WriteString(`{"batch":[`)
-					for i := range ids {
-						ids[i] = fmt.Sprintf("k%d-c%d-n%d-%d", round, c, n, i)
-						if i > 0 {
-							body.WriteByte(',')
-						}
-						fmt.Fprintf(&body, `{"type":"track","userId":"u","event":"E","messageId":%q}`, ids[i])
-					}
-					body.WriteString(`]}`)
-					req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/batch", &body)
-					req.SetBasicAuth(p.Source.WriteKey, "")
-					resp, err := hc.Do(req)
-					if err != nil {
-						return
-					}
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						mu.Lock()
-						for _, id := range ids {
-							acked[id] = true
-						}
-						mu.Unlock()
-					}
-					time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
-				}
-			}(c)
-		}
+		stop := sendBatches(s.URL, p.Source.WriteKey, fmt.Sprintf("k%d", round), 4, 50, 20*time.Millisecond, acked)
 		// Kill at a random moment: while requests, seals and uploads are in flight.
 		time.Sleep(time.Duration(700+rand.IntN(1500)) * time.Millisecond)
 		s.cmd.Process.Signal(syscall.SIGKILL)
 		<-s.done
-		close(stop)
-		wg.Wait()
+		stop()
 	}
 	s := startServer(t, p.DataDir)
 	p.waitAllDelivered(t, m, len(acked), 60*time.Second)

@@ -149,6 +149,7 @@ func (c *Client) Put(ctx context.Context, in PutInput) (PutResult, error) {
 	if _, err := in.Body.Seek(0, io.SeekStart); err != nil {
 		return PutResult{}, &opError{op: "put", key: in.Key, cfg: c.cfg, err: err}
 	}
+	h := c.headers(in)
 	input := &awss3.PutObjectInput{
 		Bucket:            aws.String(c.cfg.Bucket),
 		Key:               aws.String(in.Key),
@@ -156,21 +157,8 @@ func (c *Client) Put(ctx context.Context, in PutInput) (PutResult, error) {
 		IfNoneMatch:       aws.String("*"),
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 		Metadata:          in.Metadata,
-	}
-	if in.ContentType != "" {
-		input.ContentType = aws.String(in.ContentType)
-	}
-	if in.ContentEncoding != "" {
-		input.ContentEncoding = aws.String(in.ContentEncoding)
-	}
-	if c.cfg.StorageClass != "" {
-		input.StorageClass = types.StorageClass(c.cfg.StorageClass)
-	}
-	if c.cfg.SSE != SSENone {
-		input.ServerSideEncryption = types.ServerSideEncryption(c.cfg.SSE)
-	}
-	if c.cfg.SSE == SSEKMS && c.cfg.KMSKeyID != "" {
-		input.SSEKMSKeyId = aws.String(c.cfg.KMSKeyID)
+		ContentType:       h.contentType, ContentEncoding: h.contentEncoding,
+		StorageClass: h.storageClass, ServerSideEncryption: h.sse, SSEKMSKeyId: h.kmsKeyID,
 	}
 	start := time.Now()
 	out, err := c.api.PutObject(ctx, input)
@@ -188,6 +176,34 @@ func (c *Client) Put(ctx context.Context, in PutInput) (PutResult, error) {
 		res.HTTPStatus = raw.StatusCode
 	}
 	return res, nil
+}
+
+// objectHeaders are the headers every object of a destination is written
+// with, whether in one PUT or in parts.
+type objectHeaders struct {
+	contentType, contentEncoding, kmsKeyID *string
+	storageClass                           types.StorageClass
+	sse                                    types.ServerSideEncryption
+}
+
+func (c *Client) headers(in PutInput) objectHeaders {
+	var h objectHeaders
+	if in.ContentType != "" {
+		h.contentType = aws.String(in.ContentType)
+	}
+	if in.ContentEncoding != "" {
+		h.contentEncoding = aws.String(in.ContentEncoding)
+	}
+	if c.cfg.StorageClass != "" {
+		h.storageClass = types.StorageClass(c.cfg.StorageClass)
+	}
+	if c.cfg.SSE != SSENone {
+		h.sse = types.ServerSideEncryption(c.cfg.SSE)
+	}
+	if c.cfg.SSE == SSEKMS && c.cfg.KMSKeyID != "" {
+		h.kmsKeyID = aws.String(c.cfg.KMSKeyID)
+	}
+	return h
 }
 
 // Delete removes one object. s3relay only deletes its own connection-test probes.

@@ -28,26 +28,14 @@ var (
 func (c *Client) putMultipart(ctx context.Context, in PutInput, size int64) (PutResult, error) {
 	start := time.Now()
 	res := PutResult{}
+	h := c.headers(in)
 	create := &awss3.CreateMultipartUploadInput{
 		Bucket:            aws.String(c.cfg.Bucket),
 		Key:               aws.String(in.Key),
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 		Metadata:          in.Metadata,
-	}
-	if in.ContentType != "" {
-		create.ContentType = aws.String(in.ContentType)
-	}
-	if in.ContentEncoding != "" {
-		create.ContentEncoding = aws.String(in.ContentEncoding)
-	}
-	if c.cfg.StorageClass != "" {
-		create.StorageClass = types.StorageClass(c.cfg.StorageClass)
-	}
-	if c.cfg.SSE != SSENone {
-		create.ServerSideEncryption = types.ServerSideEncryption(c.cfg.SSE)
-	}
-	if c.cfg.SSE == SSEKMS && c.cfg.KMSKeyID != "" {
-		create.SSEKMSKeyId = aws.String(c.cfg.KMSKeyID)
+		ContentType:       h.contentType, ContentEncoding: h.contentEncoding,
+		StorageClass: h.storageClass, ServerSideEncryption: h.sse, SSEKMSKeyId: h.kmsKeyID,
 	}
 	fail := func(op string, err error) (PutResult, error) {
 		res.Duration = time.Since(start)
