@@ -119,24 +119,6 @@ func (db *DB) EventBySeq(ctx context.Context, seq int64) (*Event, error) {
 	return e, nil
 }
 
-// EventTypes returns the distinct stored event types, for filters.
-func (db *DB) EventTypes(ctx context.Context) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT type FROM events ORDER BY type`)
-	if err != nil {
-		return nil, fmt.Errorf("event types: %w", err)
-	}
-	defer rows.Close()
-	var ts []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, fmt.Errorf("event types: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	return ts, rows.Err()
-}
-
 // DropCount is how many messages of a source were dropped for one reason.
 type DropCount struct {
 	SourceID string
