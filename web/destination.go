@@ -595,7 +595,7 @@ func (s *Server) accessHelp(ctx context.Context, d *store.Destination) views.Acc
 	cfg := delivery.S3Config(d)
 	cfg.AccessKey, cfg.Secret, cfg.Session = "", "", ""
 	a.TrustPolicy = s3.TrustPolicy(a.Principal, cfg.ExternalID)
-	a.PermissionPolicy = s3.PermissionPolicy(cfg.Bucket, cfg.PathPrefix, cfg.SSE == store.SSEKMS, cfg.KMSKeyID)
+	a.PermissionPolicy = s3.PermissionPolicyFor(cfg)
 	a.CLICommands = s3.CLICommands(cfg, a.Principal)
 	return a
 }

@@ -55,6 +55,12 @@ func PermissionPolicy(bucket, prefix string, kms bool, kmsKeyID string) string {
 	return permissionPolicy("aws", bucket, prefix, kms, kmsKeyID)
 }
 
+// PermissionPolicyFor is PermissionPolicy for a destination, in the AWS
+// partition of its region (aws, aws-cn or aws-us-gov).
+func PermissionPolicyFor(cfg Config) string {
+	return permissionPolicy(partition(cfg.Region), cfg.Bucket, cfg.PathPrefix, cfg.SSE == SSEKMS, cfg.KMSKeyID)
+}
+
 func permissionPolicy(part, bucket, prefix string, kms bool, kmsKeyID string) string {
 	doc := policyDocument{Version: "2012-10-17", Statement: []policyStatement{
 		{Sid: "WriteEventFiles", Effect: "Allow", Action: "s3:PutObject", Resource: objectARN(part, bucket, prefix+"*")},

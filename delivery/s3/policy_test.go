@@ -199,3 +199,12 @@ func TestCallerIdentityWithoutCredentials(t *testing.T) {
 		t.Error("got an identity, want an error: the server has no credentials")
 	}
 }
+
+func TestPermissionPolicyForUsesTheRegionsPartition(t *testing.T) {
+	for region, want := range map[string]string{"us-east-1": "arn:aws:s3:::", "cn-north-1": "arn:aws-cn:s3:::", "us-gov-west-1": "arn:aws-us-gov:s3:::"} {
+		p := s3.PermissionPolicyFor(s3.Config{Bucket: "events", Region: region, PathPrefix: "raw/"})
+		if !strings.Contains(p, want+"events/raw/*") {
+			t.Errorf("%s: policy does not name %sevents/raw/*:\n%s", region, want, p)
+		}
+	}
+}
