@@ -27,9 +27,9 @@ func FuzzTableRoundTrip(f *testing.F) {
 	delims := map[string]rune{",": ',', "|": '|', "tab": '\t', ";": ';', ":": ':'}
 	f.Fuzz(func(t *testing.T, a, b string) {
 		// encoding/csv reads runes and folds "\r\n" into "\n" even inside
-		// quotes, so compare only what it can return unchanged.
+		// quotes, so only inputs it can return unchanged are compared.
 		if !utf8.ValidString(a) || !utf8.ValidString(b) || strings.Contains(a+b, "\r") {
-			t.Skip()
+			return
 		}
 		for name, r := range delims {
 			fm := MustCompile(t, format.Spec{Format: format.CSV, Delimiter: name, BatchSizeColumn: "n",
