@@ -65,6 +65,10 @@ func (r *router) run(ctx context.Context) error {
 		n, err := r.routeChunk(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.e.log.Error("route events", "err", err)
+			// A chunk routed halfway leaves open batches that do not match the
+			// cursors: start again from what is persisted, where sealed events
+			// are known and skipped.
+			r.mappings, r.refreshed = map[string]*mstate{}, time.Time{}
 		}
 		caughtUp := n < routeChunk
 		if caughtUp {
