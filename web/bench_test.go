@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,8 @@ func BenchmarkIngestBatch(b *testing.B) {
 		clients  = 8
 	)
 	bodies := benchBatches(requests, size)
+	// The same garbage collector target as "s3relay serve" sets.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	var httpRate, rawRate float64
 	for i := 0; i < b.N; i++ {
 		httpRate = benchHTTP(b, bodies, clients)
