@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Limits of the ingestion APIs, on decompressed bytes.
@@ -195,7 +197,12 @@ func parseBatchFast(body []byte, receivedAt time.Time) (*SegmentRequest, bool) {
 		SentAt       json.RawMessage              `json:"sentAt"`
 		WriteKey     *string                      `json:"writeKey"`
 	}
-	if json.Unmarshal(body, &top) != nil || top.Batch == nil || len(top.Batch) > MaxBatchEvents {
+	// goccy/go-json decodes like encoding/json, about twice as fast; anything
+	// it refuses goes down the careful path, which explains in encoding/json's
+	// words.
+	// encoding/json's validator first: values are stored as they are, so the
+	// standard library, not a faster decoder, decides what is valid JSON.
+	if !json.Valid(body) || gojson.Unmarshal(body, &top) != nil || top.Batch == nil || len(top.Batch) > MaxBatchEvents {
 		return nil, false
 	}
 	for _, msg := range top.Batch {
