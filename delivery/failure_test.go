@@ -164,3 +164,41 @@ func waitFor(tb testing.TB, timeout time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSlowDestinationDoesNotStarveOthers puts one destination behind a front
+// that takes seconds per upload; another destination's files still go out
+// at once, because each destination gets at most PerDestination workers.
+func TestSlowDestinationDoesNotStarveOthers(t *testing.T) {
+	ctx := context.Background()
+	r := mustRig(t)
+	slowProxy := r.viaProxy(t)
+	slowProxy.Delay(3 * time.Second)
+	slow := r.mustMapping(t, &store.Mapping{Name: "slow", Format: "jsonl", BatchSize: 10, BatchMaxAgeSeconds: 1})
+
+	fastDest := &store.Destination{
+		Name: "fast", Enabled: true, SourceIDs: []string{r.Source.ID},
+		Config: store.DestinationConfig{Bucket: r.Bucket, Region: r.MinIO.Region, Auth: store.AuthKeys, Endpoint: r.MinIO.Endpoint,
+			ForcePathStyle: true, PathPrefix: "fast/"},
+		Credentials: store.Credentials{Key: r.MinIO.AccessKey, Secret: r.MinIO.SecretKey},
+	}
+	if err := r.DB.CreateDestination(ctx, fastDest); err != nil {
+		t.Fatal(err)
+	}
+	fast := &store.Mapping{DestinationID: fastDest.ID, Name: "fast", Enabled: true, Format: "jsonl", BatchSize: 10, BatchMaxAgeSeconds: 1}
+	if err := r.DB.CreateMapping(ctx, fast); err != nil {
+		t.Fatal(err)
+	}
+	runEngine(t, r.engine(delivery.Config{Workers: 4, PerDestination: 2}))
+	start := time.Now()
+	r.send(t, "f", 100, "track")
+	r.waitDelivered(t, fast.ID, 100, 15*time.Second)
+	took := time.Since(start)
+	if took > 2500*time.Millisecond {
+		t.Errorf("the fast destination's 10 files took %v while the slow one held its workers", took)
+	}
+	// The slow destination gets there too, two uploads at a time.
+	r.waitDelivered(t, slow.ID, 100, 60*time.Second)
+	if slowTook := time.Since(start); slowTook < 10*time.Second {
+		t.Errorf("the slow destination's 10 files of 3 s each finished in %v: more than 2 at once", slowTook)
+	}
+}
