@@ -265,7 +265,7 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 	}
 	cursor := st.persistable()
 	err = r.e.db.SealDelivery(ctx, d, b.seqs, cursor)
-	if store.ErrorCode(err) == store.ECONFLICT && strings.Contains(store.ErrorMessage(err), "key") {
+	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
 		// The template named a key already written: never overwrite it.
 		d.Key = withFileID(d.Key, d.ID)
 		err = r.e.db.SealDelivery(ctx, d, b.seqs, cursor)

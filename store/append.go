@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -135,24 +137,36 @@ func (a *Appender) commit(ctx context.Context, batch []*appendReq) ([]AppendResu
 		return results, fmt.Errorf("store events: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (source_id, message_id, kind, type, name, received_at, timestamp, size, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING`)
-	if err != nil {
-		return results, fmt.Errorf("store events: %w", err)
-	}
-	defer ins.Close()
+	// Rows go in many to a statement: one call into SQLite per chunk rather
+	// than per row.
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
 	for i, r := range batch {
 		received := ms(r.receivedAt)
-		for _, m := range r.msgs {
-			res, err := ins.ExecContext(ctx, r.sourceID, m.ID, m.Kind, m.Type, m.Name, received, ms(m.Timestamp), len(m.Body), m.Body)
+		for start := 0; start < len(r.msgs); start += insertChunk {
+			chunk := r.msgs[start:min(start+insertChunk, len(r.msgs))]
+			st, ok := stmts[len(chunk)]
+			if !ok {
+				if st, err = tx.PrepareContext(ctx, insertEventsSQL(len(chunk))); err != nil {
+					return results, fmt.Errorf("store events: %w", err)
+				}
+				stmts[len(chunk)] = st
+			}
+			args := make([]any, 0, 9*len(chunk))
+			for _, m := range chunk {
+				args = append(args, r.sourceID, m.ID, m.Kind, m.Type, m.Name, received, ms(m.Timestamp), len(m.Body), m.Body)
+			}
+			res, err := st.ExecContext(ctx, args...)
 			if err != nil {
 				return results, fmt.Errorf("store events: %w", err)
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				results[i].Stored++
-			} else {
-				results[i].Duplicates++
-			}
+			n, _ := res.RowsAffected()
+			results[i].Stored += int(n)
+			results[i].Duplicates += len(chunk) - int(n)
 		}
 		if err := countDrops(ctx, tx, r); err != nil {
 			return results, err
@@ -162,6 +176,25 @@ func (a *Appender) commit(ctx context.Context, batch []*appendReq) ([]AppendResu
 		return results, fmt.Errorf("store events: %w", err)
 	}
 	return results, nil
+}
+
+// insertChunk is how many events one INSERT statement carries (9 parameters
+// each, well under SQLite's limit).
+const insertChunk = 100
+
+// insertEventsSQL is the INSERT of n events; an id already stored for the
+// source is skipped, which is how retries are stored once.
+func insertEventsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (source_id, message_id, kind, type, name, received_at, timestamp, size, body) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (source_id, message_id) DO NOTHING`)
+	return b.String()
 }
 
 // countDrops adds a request's dropped messages to its source's counts.

@@ -126,23 +126,25 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 		nullMS(d.NextAttemptAt), d.LastError, d.LastErrorCode, minSeq, maxSeq)
 	if err != nil {
 		if isUniqueViolation(err) {
-			return Errorf(ECONFLICT, "Another file of this destination already has the key %q.", d.Key)
+			return &Error{Code: ECONFLICT, Field: "key", Message: fmt.Sprintf("Another file of this destination already has the key %q.", d.Key)}
 		}
 		return fmt.Errorf("seal delivery: %w", err)
 	}
-	if len(seqs) > 0 {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO delivery_events (mapping_id, event_seq, delivery_id) VALUES (?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("seal delivery: %w", err)
+	// Membership goes in many rows to a statement: one call into SQLite per
+	// chunk rather than per event.
+	for start := 0; start < len(seqs); start += membershipChunk {
+		chunk := seqs[start:min(start+membershipChunk, len(seqs))]
+		q := `INSERT INTO delivery_events (mapping_id, event_seq, delivery_id) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(chunk)), ",")
+		args := make([]any, 0, 3*len(chunk))
+		for _, seq := range chunk {
+			args = append(args, d.MappingID, seq, d.ID)
 		}
-		defer ins.Close()
-		for _, seq := range seqs {
-			if _, err := ins.ExecContext(ctx, d.MappingID, seq, d.ID); err != nil {
-				if isUniqueViolation(err) {
-					return Errorf(ECONFLICT, "Event %d is already in a file of this mapping.", seq)
-				}
-				return fmt.Errorf("seal delivery: %w", err)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			if isUniqueViolation(err) {
+				return Errorf(ECONFLICT, "An event of this file is already in another file of its mapping.")
 			}
+			return fmt.Errorf("seal delivery: %w", err)
 		}
 	}
 	if cursor > 0 {
@@ -155,6 +157,9 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 	}
 	return nil
 }
+
+// membershipChunk is how many events one membership INSERT carries.
+const membershipChunk = 500
 
 func isUniqueViolation(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY"))
