@@ -266,8 +266,8 @@ func (e *Engine) build(ctx context.Context, c *Compiled, d *store.Delivery) (*bu
 	h := sha256.New()
 	counted := 0
 	err = c.encodeTo(io.MultiWriter(tmp, h), d.Events, func(encode func(map[string]any) error) error {
-		return e.db.DeliveryEvents(ctx, d.ID, 0, func(ev *store.Event) error {
-			msg, err := decodeEvent(ev.Body)
+		return e.db.DeliveryBodies(ctx, d.ID, func(body []byte) error {
+			msg, err := decodeEvent(body)
 			if err != nil {
 				return err
 			}

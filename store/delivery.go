@@ -273,6 +273,29 @@ func (db *DB) EventBodies(ctx context.Context, es []*Event) error {
 // purged after the retention period are skipped: compare the count with
 // Delivery.Events.
 func (db *DB) DeliveryEvents(ctx context.Context, deliveryID string, limit int, fn func(*Event) error) error {
+	return db.deliveryRows(ctx, deliveryID, limit, prefixed("e.", eventColumns), func(s scanner) error {
+		e, err := scanEvent(s)
+		if err != nil {
+			return fmt.Errorf("delivery events: %w", err)
+		}
+		return fn(e)
+	})
+}
+
+// DeliveryBodies is DeliveryEvents for callers that need only the stored
+// messages, as the file encoder does: it reads nothing else. body is valid
+// only during the call.
+func (db *DB) DeliveryBodies(ctx context.Context, deliveryID string, fn func(body []byte) error) error {
+	return db.deliveryRows(ctx, deliveryID, 0, "e.body", func(s scanner) error {
+		var body sql.RawBytes
+		if err := s.Scan(&body); err != nil {
+			return fmt.Errorf("delivery events: %w", err)
+		}
+		return fn(body)
+	})
+}
+
+func (db *DB) deliveryRows(ctx context.Context, deliveryID string, limit int, cols string, each func(scanner) error) error {
 	var mappingID string
 	var lo, hi sql.NullInt64
 	err := db.read.QueryRowContext(ctx, `SELECT mapping_id, min_seq, max_seq FROM deliveries WHERE id = ?`, deliveryID).Scan(&mappingID, &lo, &hi)
@@ -285,7 +308,7 @@ func (db *DB) DeliveryEvents(ctx context.Context, deliveryID string, limit int, 
 	if !lo.Valid {
 		return nil // a test delivery: its event was never stored
 	}
-	q := `SELECT ` + prefixed("e.", eventColumns) + ` FROM delivery_events de JOIN events e ON e.seq = de.event_seq
+	q := `SELECT ` + cols + ` FROM delivery_events de JOIN events e ON e.seq = de.event_seq
 		WHERE de.mapping_id = ? AND de.event_seq BETWEEN ? AND ? AND de.delivery_id = ? ORDER BY de.event_seq`
 	args := []any{mappingID, lo.Int64, hi.Int64, deliveryID}
 	if limit > 0 {
@@ -298,11 +321,7 @@ func (db *DB) DeliveryEvents(ctx context.Context, deliveryID string, limit int, 
 	}
 	defer rows.Close()
 	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return fmt.Errorf("delivery events: %w", err)
-		}
-		if err := fn(e); err != nil {
+		if err := each(rows); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -176,7 +177,12 @@ func readIngestBody(r *http.Request, limit int64) ([]byte, error) {
 	default:
 		return nil, store.Errorf(store.EINVALID, "Content-Encoding %q is not supported: send gzip or no encoding.", enc)
 	}
-	b, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	// Read into a buffer sized from Content-Length when it is honest and
+	// small, rather than growing one from 512 bytes.
+	// (MinRead more, so that reading the final EOF does not grow it again).
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), limit+1)+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(rd, limit+1))
+	b := buf.Bytes()
 	if int64(len(b)) > limit {
 		if rd != raw {
 			return nil, store.Errorf(store.EINVALID, "The body is larger than %d bytes after decompression.", limit)
