@@ -261,7 +261,7 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 		// A key that cannot be made (a key template reading a missing field,
 		// say) is not lost silently: the file is recorded as failed.
 		d.Key = "unnamed/" + d.ID
-		d.Status, d.LastError, d.LastErrorCode = store.StatusFailed, err.Error(), "KeyTemplate"
+		d.Status, d.LastError, d.LastErrorCode = store.StatusFailed, "The mapping's key template gave no key for this file's event: "+err.Error(), store.ErrCodeNoKey
 	}
 	cursor := st.persistable()
 	err = r.e.db.SealDelivery(ctx, d, b.seqs, cursor)

@@ -77,3 +77,28 @@ func TestBacklogAndPurgeFollowDelivery(t *testing.T) {
 		t.Errorf("purged %d, %v; want the 2 delivered events only", n, err)
 	}
 }
+
+func TestFileWithoutKeyIsNotRetried(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	keys, _ := store.LoadKeys(t.TempDir())
+	db.UseKeys(keys)
+	d := validDestination()
+	if err := db.CreateDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
+	if err := db.CreateMapping(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	dl := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "unnamed/x", Status: store.StatusFailed, LastErrorCode: store.ErrCodeNoKey}
+	if err := db.SealDelivery(ctx, dl, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RetryDelivery(ctx, dl.ID); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("retry of a file without a key: %v, want conflict", err)
+	}
+	if n, err := db.RetryFailed(ctx, d.ID); err != nil || n != 0 {
+		t.Errorf("retry all failed = %d, %v; want the keyless file left alone", n, err)
+	}
+}

@@ -21,6 +21,10 @@ const (
 // DeliveryStatuses lists the statuses in the order of a delivery's life.
 var DeliveryStatuses = []string{StatusPending, StatusUploading, StatusRetrying, StatusDelivered, StatusFailed}
 
+// ErrCodeNoKey marks a file whose key could not be made: it is recorded as
+// failed, visibly, and never written under a made-up key.
+const ErrCodeNoKey = "KeyTemplate"
+
 // Delivery is one S3 object: its key and exact membership are fixed when it
 // is sealed, before the first upload attempt.
 type Delivery struct {
@@ -510,7 +514,7 @@ func (db *DB) DeliveryByID(ctx context.Context, id string) (*Delivery, []Attempt
 // ENOTFOUND, or ECONFLICT when the delivery is not failed or retrying.
 func (db *DB) RetryDelivery(ctx context.Context, id string) error {
 	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?
-		WHERE id = ? AND status IN ('failed', 'retrying') AND test = 0`, ms(db.Now()), id)
+		WHERE id = ? AND status IN ('failed', 'retrying') AND test = 0 AND last_error_code <> ?`, ms(db.Now()), id, ErrCodeNoKey)
 	if err != nil {
 		return fmt.Errorf("retry delivery: %w", err)
 	}
@@ -522,6 +526,9 @@ func (db *DB) RetryDelivery(ctx context.Context, id string) error {
 		if d.Test {
 			return Errorf(ECONFLICT, "Test deliveries are not retried: send a new test event.")
 		}
+		if d.LastErrorCode == ErrCodeNoKey {
+			return Errorf(ECONFLICT, "This file never got a key (its mapping's key template failed for its event), so it cannot be written.")
+		}
 		return Errorf(ECONFLICT, "Only failed or retrying deliveries can be retried; this one is %s.", d.Status)
 	}
 	return nil
@@ -531,7 +538,7 @@ func (db *DB) RetryDelivery(ctx context.Context, id string) error {
 // returns how many there were.
 func (db *DB) RetryFailed(ctx context.Context, destinationID string) (int64, error) {
 	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?
-		WHERE destination_id = ? AND status = 'failed' AND test = 0`, ms(db.Now()), destinationID)
+		WHERE destination_id = ? AND status = 'failed' AND test = 0 AND last_error_code <> ?`, ms(db.Now()), destinationID, ErrCodeNoKey)
 	if err != nil {
 		return 0, fmt.Errorf("retry failed deliveries: %w", err)
 	}
