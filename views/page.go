@@ -22,6 +22,12 @@ type Page struct {
 // empty name holds an error about the whole form.
 type FormErrors map[string]string
 
+// Option is one choice of a select: its submitted value and its label.
+type Option struct {
+	Value string
+	Label string
+}
+
 // NavItem is one entry of the main navigation.
 type NavItem struct {
 	Key, Label, Href string

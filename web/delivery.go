@@ -209,11 +209,11 @@ func (s *Server) handleDeliveryList(c echo.Context) error {
 		return s.render(c, status, views.DeliveryResults(v))
 	}
 	for _, d := range dir.destinations {
-		v.Destinations = append(v.Destinations, views.FilterOption{Value: d.ID, Label: d.Name})
+		v.Destinations = append(v.Destinations, views.Option{Value: d.ID, Label: d.Name})
 		if ms := dir.mappings[d.ID]; len(ms) > 0 {
 			g := views.FilterOptionGroup{Label: d.Name}
 			for _, m := range ms {
-				g.Options = append(g.Options, views.FilterOption{Value: m.ID, Label: m.Name})
+				g.Options = append(g.Options, views.Option{Value: m.ID, Label: m.Name})
 			}
 			v.Mappings = append(v.Mappings, g)
 		}
