@@ -162,13 +162,14 @@ func (c *Compiled) keyFor(d *store.Delivery, sample *store.Event, msg map[string
 	return key, nil
 }
 
-// encodeTo streams events into w as one file of rows rows.
-func (c *Compiled) encodeTo(w io.Writer, rows int, next func(func(map[string]any) error) error) error {
+// encodeTo streams events, given as their stored JSON, into w as one file
+// of rows rows.
+func (c *Compiled) encodeTo(w io.Writer, rows int, next func(func([]byte) error) error) error {
 	enc, err := c.Format.NewEncoder(w, rows)
 	if err != nil {
 		return err
 	}
-	if err := next(enc.Encode); err != nil {
+	if err := next(enc.EncodeJSON); err != nil {
 		return err
 	}
 	return enc.Close()

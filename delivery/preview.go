@@ -28,34 +28,36 @@ type Object struct {
 // previewFileID names preview files; real files use their delivery id.
 const previewFileID = "preview"
 
+// Sample is an event to render: its JSON as the store keeps it, the same
+// decoded (which triggers and key layouts read), and the source it came from
+// (which layouts naming the source, segment_classic or {source_id}, need).
+type Sample struct {
+	Msg map[string]any
+	// Raw is the event's JSON; when nil, Msg's encoding is used.
+	Raw      []byte
+	SourceID string
+}
+
+// json returns the JSON that the encoders read.
+func (s Sample) json() ([]byte, error) {
+	if s.Raw != nil {
+		return s.Raw, nil
+	}
+	return marshalSample(s.Msg)
+}
+
 // Render encodes events through a mapping exactly as the engine would, one
 // object per file (split as the engine splits: by type, source or event name
 // where the layout needs it; one per event for the json format), without
 // writing anything. Events the trigger does not accept are left out, as the
 // engine leaves them out. fileID names the files (a delivery id for a test
 // send, "preview" for a preview).
-func Render(c *Compiled, events []map[string]any, now time.Time, fileID string) ([]Object, error) {
-	samples := make([]Sample, len(events))
-	for i, e := range events {
-		samples[i] = Sample{Msg: e}
-	}
-	return RenderSamples(c, samples, now, fileID)
-}
-
-// Sample is an event to render with the source it came from, which key
-// layouts naming the source (segment_classic, {source_id}) need.
-type Sample struct {
-	Msg      map[string]any
-	SourceID string
-}
-
-// RenderSamples is Render for events whose source is known.
-func RenderSamples(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Object, error) {
+func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Object, error) {
 	type group struct {
 		part   string
 		sample *store.Event
 		msg    map[string]any
-		events []map[string]any
+		events []Sample
 	}
 	var groups []*group
 	byPart := map[string]*group{}
@@ -75,7 +77,7 @@ func RenderSamples(c *Compiled, samples []Sample, now time.Time, fileID string) 
 			byPart[part] = g
 			groups = append(groups, g)
 		}
-		g.events = append(g.events, msg)
+		g.events = append(g.events, smp)
 	}
 	sort.SliceStable(groups, func(i, j int) bool { return c.Mapping.Format != store.FormatJSON && groups[i].part < groups[j].part })
 	var out []Object
@@ -93,9 +95,13 @@ func RenderSamples(c *Compiled, samples []Sample, now time.Time, fileID string) 
 			o = Object{Key: obj.Key, ContentType: obj.ContentType, ContentEncoding: obj.ContentEncoding, Metadata: obj.Metadata, Body: obj.Body, Events: 1}
 		} else {
 			var buf bytes.Buffer
-			err := c.encodeTo(&buf, len(g.events), func(encode func(map[string]any) error) error {
-				for _, m := range g.events {
-					if err := encode(m); err != nil {
+			err := c.encodeTo(&buf, len(g.events), func(encode func([]byte) error) error {
+				for _, smp := range g.events {
+					raw, err := smp.json()
+					if err != nil {
+						return err
+					}
+					if err := encode(raw); err != nil {
 						return err
 					}
 				}
@@ -130,24 +136,41 @@ func sampleEvent(msg map[string]any, sourceID string) *store.Event {
 	return ev
 }
 
-// DecodeSample decodes a user-supplied sample event, keeping numbers exact.
-func DecodeSample(raw json.RawMessage) (map[string]any, error) {
+// DecodeSample reads a user-supplied or stored event: decoded with its
+// numbers exact, and its JSON put in the form events are stored in, so that
+// it renders as it would once received.
+func DecodeSample(raw json.RawMessage) (Sample, error) {
 	m, err := decodeEvent(raw)
 	if err != nil || m == nil {
-		return nil, store.FieldErrorf("events", "Each event must be a JSON object.")
+		return Sample{}, store.FieldErrorf("events", "Each event must be a JSON object.")
 	}
-	return m, nil
+	stored, err := store.StoredForm(raw)
+	if err != nil {
+		return Sample{}, store.FieldErrorf("events", "Each event must be a JSON object.")
+	}
+	return Sample{Msg: m, Raw: stored}, nil
+}
+
+// marshalSample encodes an event without HTML escaping, keys sorted.
+func marshalSample(msg map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // TestSend writes one event through a mapping to the destination now, and
 // records it in the delivery history as a test. The object's bytes are those
 // Render gives for the same event.
-func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store.Mapping, event map[string]any) (*store.Delivery, error) {
+func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store.Mapping, event Sample) (*store.Delivery, error) {
 	c, err := Compile(m, dest.Config.PathPrefix)
 	if err != nil {
 		return nil, err
 	}
-	if !c.Trigger.Match(event) {
+	if !c.Trigger.Match(event.Msg) {
 		return nil, store.FieldErrorf("event", "The mapping's trigger does not accept this event, so it would never be written. Change the event or the trigger.")
 	}
 	now := e.db.Now()
@@ -157,7 +180,8 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	if len(dest.SourceIDs) > 0 {
 		source = dest.SourceIDs[0]
 	}
-	objs, err := RenderSamples(c, []Sample{{Msg: event, SourceID: source}}, now, d.ID)
+	event.SourceID = source
+	objs, err := Render(c, []Sample{event}, now, d.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -265,14 +265,10 @@ func (e *Engine) build(ctx context.Context, c *Compiled, d *store.Delivery) (*bu
 	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
 	h := sha256.New()
 	counted := 0
-	err = c.encodeTo(io.MultiWriter(tmp, h), d.Events, func(encode func(map[string]any) error) error {
+	err = c.encodeTo(io.MultiWriter(tmp, h), d.Events, func(encode func([]byte) error) error {
 		return e.db.DeliveryBodies(ctx, d.ID, func(body []byte) error {
-			msg, err := decodeEvent(body)
-			if err != nil {
-				return err
-			}
 			counted++
-			return encode(msg)
+			return encode(body)
 		})
 	})
 	if err != nil {

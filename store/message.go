@@ -238,6 +238,9 @@ func parseBatchFast(body []byte, receivedAt time.Time) (*SegmentRequest, bool) {
 type envelope struct {
 	context, integrations map[string]json.RawMessage
 	sentAt                json.RawMessage
+	// Encoded once per batch: the envelope's context and integrations for
+	// messages that have none of their own, and the receipt time.
+	contextAlone, integrationsAlone, receivedAt json.RawMessage
 }
 
 // decodeObject decodes a JSON object, keeping numbers exactly as written.
@@ -335,15 +338,16 @@ func normalizeSegment(msg map[string]json.RawMessage, env *envelope, receivedAt 
 		return nil, DropUnknownType, "type must be one of identify, track, page, screen, group, alias"
 	}
 	delete(msg, "writeKey") // a credential, never stored
-	ids := map[string]string{}
-	for _, f := range []string{"userId", "anonymousId", "messageId", "groupId", "previousId"} {
+	var ids [len(idFields)]string
+	for i, f := range idFields {
 		v, ok := idField(msg, f)
 		if !ok {
 			return nil, DropBadField, f + " must be a string or a number"
 		}
-		ids[f] = v
+		ids[i] = v
 	}
-	if strings.TrimSpace(ids["userId"]) == "" && strings.TrimSpace(ids["anonymousId"]) == "" {
+	userID, anonymousID, messageID, groupID, previousID := ids[0], ids[1], ids[2], ids[3], ids[4]
+	if strings.TrimSpace(userID) == "" && strings.TrimSpace(anonymousID) == "" {
 		return nil, DropMissingUser, "userId or anonymousId is required"
 	}
 	name := ""
@@ -361,11 +365,11 @@ func normalizeSegment(msg map[string]json.RawMessage, env *envelope, receivedAt 
 		}
 		name = n
 	case "group":
-		if strings.TrimSpace(ids["groupId"]) == "" {
+		if strings.TrimSpace(groupID) == "" {
 			return nil, DropMissingGroupID, "groupId is required"
 		}
 	case "alias":
-		if strings.TrimSpace(ids["previousId"]) == "" {
+		if strings.TrimSpace(previousID) == "" {
 			return nil, DropMissingPrevious, "previousId is required"
 		}
 	}
@@ -375,28 +379,66 @@ func normalizeSegment(msg map[string]json.RawMessage, env *envelope, receivedAt 
 		}
 	}
 	if env != nil {
-		for f, envObj := range map[string]map[string]json.RawMessage{"context": env.context, "integrations": env.integrations} {
-			merged, err := mergeUnder(msg[f], envObj)
-			if err != nil {
-				return nil, DropBadField, f + " must be an object"
-			}
-			if merged != nil {
-				msg[f] = merged
-			}
+		if err := env.merge(msg, "context", env.context, &env.contextAlone); err != nil {
+			return nil, DropBadField, "context must be an object"
+		}
+		if err := env.merge(msg, "integrations", env.integrations, &env.integrationsAlone); err != nil {
+			return nil, DropBadField, "integrations must be an object"
 		}
 		if raw, ok := msg["sentAt"]; (!ok || isNull(raw)) && env.sentAt != nil {
 			msg["sentAt"] = env.sentAt
 		}
 	}
-	id := ids["messageId"]
+	id := messageID
 	if id == "" {
 		id = newMessageID()
 		msg["messageId"] = rawString(id)
 	}
 	ts := eventTimestamp(msg, receivedAt)
-	msg["receivedAt"] = rawString(receivedAt.UTC().Format(jsonTime))
-	msg["timestamp"] = rawString(ts.Format(jsonTime))
+	if env != nil {
+		if env.receivedAt == nil {
+			env.receivedAt = timeString(receivedAt)
+		}
+		msg["receivedAt"] = env.receivedAt
+	} else {
+		msg["receivedAt"] = timeString(receivedAt)
+	}
+	msg["timestamp"] = timeString(ts)
 	return &Message{ID: id, Kind: KindSegment, Type: typ, Name: name, Timestamp: ts, Body: encodeRawObject(msg)}, "", ""
+}
+
+// idFields are the identifiers of a Segment message.
+var idFields = [...]string{"userId", "anonymousId", "messageId", "groupId", "previousId"}
+
+// timeString is t as a JSON string in the stored time format.
+func timeString(t time.Time) json.RawMessage {
+	b := make([]byte, 0, len(jsonTime)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, jsonTime)
+	return append(b, '"')
+}
+
+// merge puts the envelope's object env under the message's field f (see
+// mergeUnder). A message without the field gets the envelope's object
+// alone, encoded once per batch into *alone.
+func (e *envelope) merge(msg map[string]json.RawMessage, f string, env map[string]json.RawMessage, alone *json.RawMessage) error {
+	if len(env) == 0 {
+		return nil
+	}
+	own, ok := msg[f]
+	if !ok || isNull(own) {
+		if *alone == nil {
+			*alone = encodeRawObject(env)
+		}
+		msg[f] = *alone
+		return nil
+	}
+	merged, err := mergeUnder(own, env)
+	if err != nil {
+		return err
+	}
+	msg[f] = merged
+	return nil
 }
 
 // idField reads an identifier: a string, or a number, which is stored as its
@@ -425,7 +467,8 @@ func mergeUnder(own json.RawMessage, env map[string]json.RawMessage) (json.RawMe
 	}
 	obj := map[string]json.RawMessage{}
 	if len(own) > 0 && !isNull(own) {
-		if err := json.Unmarshal(own, &obj); err != nil {
+		// own was validated with the rest of the request.
+		if err := gojson.Unmarshal(own, &obj); err != nil {
 			return nil, err
 		}
 	}
@@ -614,4 +657,14 @@ func ParsePublish(body []byte, receivedAt time.Time) (*Message, error) {
 		return nil, err
 	}
 	return &Message{ID: id, Kind: KindPublish, Type: TypePublish, Name: *p.Topic, Timestamp: ts, Body: b}, nil
+}
+
+// StoredForm writes a JSON object the way events are stored: its top-level
+// keys sorted, its values exactly as they are. The object must be valid JSON.
+func StoredForm(raw []byte) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := gojson.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, Errorf(EINVALID, "The event must be a JSON object.")
+	}
+	return encodeRawObject(obj), nil
 }

@@ -244,7 +244,7 @@ func (s *Server) handleAPIMappingPreview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	events, samples := []map[string]any{}, sampleRequest
+	events, samples := []delivery.Sample{}, sampleRequest
 	for _, raw := range in.Events {
 		ev, err := delivery.DecodeSample(raw)
 		if err != nil {
@@ -293,7 +293,7 @@ func (s *Server) handleAPIMappingTestSend(c echo.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	var event map[string]any
+	var event delivery.Sample
 	if len(in.Event) > 0 && string(in.Event) != "null" {
 		if event, err = delivery.DecodeSample(in.Event); err != nil {
 			return store.FieldErrorf("event", "event must be a JSON object.")

@@ -309,12 +309,13 @@ func (s *Server) deliveryPreview(ctx context.Context, d *store.Delivery, dest *s
 		p.Problem = "The mapping's current settings are not valid, so the rows cannot be shown: " + store.ErrorMessage(err)
 		return p, nil
 	}
-	var msgs []map[string]any
+	var msgs []delivery.Sample
 	err = s.db.DeliveryEvents(ctx, d.ID, deliveryPreviewRows, func(ev *store.Event) error {
 		msg, err := delivery.DecodeSample(ev.Body)
 		if err != nil {
 			return err
 		}
+		msg.Raw = ev.Body // exactly what the file was built from
 		msgs = append(msgs, msg)
 		return nil
 	})
@@ -327,7 +328,7 @@ func (s *Server) deliveryPreview(ctx context.Context, d *store.Delivery, dest *s
 	}
 	if plain.Format == store.FormatJSON {
 		for _, msg := range msgs {
-			obj, err := compiled.Format.Object(msg, d.CreatedAt)
+			obj, err := compiled.Format.Object(msg.Msg, d.CreatedAt)
 			if err != nil {
 				p.Problem = "The rows cannot be encoded with the mapping's current settings: " + err.Error()
 				return p, nil
@@ -342,7 +343,7 @@ func (s *Server) deliveryPreview(ctx context.Context, d *store.Delivery, dest *s
 		enc, err := compiled.Format.NewEncoder(&buf, d.Events)
 		if err == nil {
 			for _, msg := range msgs {
-				if err = enc.Encode(msg); err != nil {
+				if err = enc.EncodeJSON(msg.Raw); err != nil {
 					break
 				}
 			}

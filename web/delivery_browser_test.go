@@ -93,10 +93,16 @@ func TestBrowserRetriesAFailedDelivery(t *testing.T) {
 	err := chromedp.Do(ctx, append(signInAt(e.HTTP.URL+"/deliveries"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="delivery-filters"]`)),
 		chromedp.SetValue(`//select[@id=//label[text()="Status"]/@for]`, "failed"),
-		chromedp.Click(`//button[text()="Filter"]`),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="delivery-row"]`)),
 	)...)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Filtering loads a new page: wait for it, not for the rows of the
+	// page it replaces.
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(`//button[text()="Filter"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="delivery-row"]`))); err != nil {
 		t.Fatal(err)
 	}
 	location := mustRun(t, ctx, chromedp.Location())

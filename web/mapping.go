@@ -29,7 +29,7 @@ import (
 // TestSender writes one event through a mapping to its destination now and
 // records it in the delivery history as a test. *delivery.Engine is one.
 type TestSender interface {
-	TestSend(ctx context.Context, dest *store.Destination, m *store.Mapping, event map[string]any) (*store.Delivery, error)
+	TestSend(ctx context.Context, dest *store.Destination, m *store.Mapping, event delivery.Sample) (*store.Delivery, error)
 }
 
 // Where preview events come from.
@@ -56,12 +56,12 @@ var builtinSamplesJSON []byte
 
 // builtinSamples returns one event of every Segment call type and one
 // publish event, decoded on each call so that no two callers share maps.
-func builtinSamples() []map[string]any {
+func builtinSamples() []delivery.Sample {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(builtinSamplesJSON, &raws); err != nil {
 		panic(fmt.Sprintf("mapping_samples.json: %v", err))
 	}
-	out := make([]map[string]any, 0, len(raws))
+	out := make([]delivery.Sample, 0, len(raws))
 	for _, raw := range raws {
 		ev, err := delivery.DecodeSample(raw)
 		if err != nil {
@@ -75,7 +75,7 @@ func builtinSamples() []map[string]any {
 // sampleEvents returns the events previews and test sends use: the latest
 // events of the destination's sources, oldest first, or the built-in
 // samples when the sources have received none.
-func (s *Server) sampleEvents(ctx context.Context, dest *store.Destination) ([]map[string]any, string, error) {
+func (s *Server) sampleEvents(ctx context.Context, dest *store.Destination) ([]delivery.Sample, string, error) {
 	var latest []*store.Event
 	for _, id := range dest.SourceIDs {
 		es, _, err := s.db.ListEvents(ctx, store.EventFilter{SourceID: id, Limit: maxSamples})
@@ -90,7 +90,7 @@ func (s *Server) sampleEvents(ctx context.Context, dest *store.Destination) ([]m
 	sort.Slice(latest, func(i, j int) bool { return latest[i].Seq > latest[j].Seq })
 	latest = latest[:min(len(latest), maxSamples)]
 	slices.Reverse(latest)
-	events := make([]map[string]any, 0, len(latest))
+	events := make([]delivery.Sample, 0, len(latest))
 	for _, e := range latest {
 		ev, err := delivery.DecodeSample(e.Body)
 		if err != nil {
@@ -103,8 +103,8 @@ func (s *Server) sampleEvents(ctx context.Context, dest *store.Destination) ([]m
 
 // sendTest writes event through the saved mapping m; a nil event means the
 // first sample event the trigger accepts.
-func (s *Server) sendTest(ctx context.Context, dest *store.Destination, m *store.Mapping, event map[string]any) (*store.Delivery, error) {
-	if event == nil {
+func (s *Server) sendTest(ctx context.Context, dest *store.Destination, m *store.Mapping, event delivery.Sample) (*store.Delivery, error) {
+	if event.Msg == nil {
 		c, err := compileMapping(m, dest)
 		if err != nil {
 			return nil, err
@@ -113,10 +113,10 @@ func (s *Server) sendTest(ctx context.Context, dest *store.Destination, m *store
 		if err != nil {
 			return nil, err
 		}
-		if i := slices.IndexFunc(events, c.Trigger.Match); i >= 0 {
+		if i := slices.IndexFunc(events, func(e delivery.Sample) bool { return c.Trigger.Match(e.Msg) }); i >= 0 {
 			event = events[i]
 		}
-		if event == nil {
+		if event.Msg == nil {
 			return nil, store.FieldErrorf("event", "None of the sample events matches the trigger: give an event to send.")
 		}
 	}
@@ -688,7 +688,7 @@ func (s *Server) keyExample(m *store.Mapping, dest *store.Destination) string {
 	if m.Format == store.FormatJSON {
 		samples := builtinSamples()
 		var obj format.Object
-		if obj, err = c.Format.Object(samples[len(samples)-1], now); err == nil {
+		if obj, err = c.Format.Object(samples[len(samples)-1].Msg, now); err == nil {
 			key = obj.Key
 		}
 	} else {
@@ -845,7 +845,7 @@ func (s *Server) handleMappingTestSend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var event map[string]any
+	var event delivery.Sample
 	if strings.TrimSpace(ed.form.TestEvent) != "" {
 		event, err = delivery.DecodeSample(json.RawMessage(ed.form.TestEvent))
 		if err != nil {

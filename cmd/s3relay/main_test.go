@@ -35,8 +35,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "s3relay")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-	if err != nil {
+	// S3RELAY_TEST_BINARY runs the tests against a binary built beforehand,
+	// for profiling it with its symbols.
+	if prebuilt := os.Getenv("S3RELAY_TEST_BINARY"); prebuilt != "" {
+		binary = prebuilt
+	} else if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build s3relay: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -11,15 +11,22 @@
 //
 // # Events
 //
-// Events are JSON objects decoded by encoding/json, with or without
-// UseNumber: maps are map[string]any, arrays []any, numbers float64 or
-// json.Number. A json.Number is written with its own text, so
-// 9007199254740993 and 0.10 stay exactly as they arrived; a float64 is
-// written the way JavaScript's String(number) and JSON.stringify write it
-// (shortest round-trip digits, exponent form below 1e-6 and from 1e21 on),
-// which is what Segment's Node.js code produces. Objects and arrays are
-// written as compact JSON with keys in sorted order (a Go map keeps no
-// insertion order, unlike JavaScript), without HTML escaping.
+// The engine gives the csv, txt and jsonl encoders each event as its stored
+// JSON ([Encoder.EncodeJSON]), which is never decoded as a whole: a path
+// column is walked over the bytes, and only a JMESPath column decodes the
+// event. Strings are written unescaped; numbers, true and false with their
+// own text, so 9007199254740993 and 0.10 stay exactly as they arrived.
+// Objects and arrays, and whole jsonl rows, are written as sent without
+// white space: keys in the sender's order (as Segment's JSON.stringify
+// writes the parsed event), escapes as sent, without HTML escaping. A key
+// repeated in an object names its last value, as in JavaScript. Invalid
+// UTF-8 becomes U+FFFD.
+//
+// [Encoder.Encode] and the json format take decoded events (map[string]any
+// with json.Number or float64 numbers). A float64 is written the way
+// JavaScript's String(number) and JSON.stringify write it (shortest
+// round-trip digits, exponent form below 1e-6 and from 1e21 on); a decoded
+// object's keys come out sorted, since a Go map keeps no order.
 //
 // # Column values
 //

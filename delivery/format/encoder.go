@@ -5,11 +5,15 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // Encoder writes one csv, txt or jsonl file row by row, holding one row in
@@ -52,7 +56,24 @@ func (f *Format) NewEncoder(w io.Writer, rows int) (*Encoder, error) {
 }
 
 // Encode writes the next event. After an error every later call returns it.
+// The event is written as its JSON encoding (keys sorted) would be by
+// EncodeJSON.
 func (e *Encoder) Encode(event map[string]any) error {
+	if e.err != nil {
+		return e.err
+	}
+	raw, err := e.json.append(nil, positiveZero(event))
+	if err != nil {
+		e.err = fmt.Errorf("encode row %d: %w", e.n+1, err)
+		return e.err
+	}
+	return e.EncodeJSON(raw)
+}
+
+// EncodeJSON writes the next event, given as a JSON object (a stored
+// event's body). Only the values the columns name are read; the rest of the
+// event is never decoded. After an error every later call returns it.
+func (e *Encoder) EncodeJSON(event []byte) error {
 	if e.err != nil {
 		return e.err
 	}
@@ -67,7 +88,7 @@ func (e *Encoder) Encode(event map[string]any) error {
 	}
 	var err error
 	if e.f.spec.Format == JSONL {
-		e.line, err = e.json.append(e.line, event)
+		e.line = appendCompact(e.line, string(event))
 	} else {
 		err = e.appendRow(event)
 	}
@@ -82,27 +103,39 @@ func (e *Encoder) Encode(event map[string]any) error {
 	return nil
 }
 
-func (e *Encoder) appendRow(event map[string]any) error {
-	d := &doc{raw: event}
+func (e *Encoder) appendRow(event []byte) error {
+	root := gjson.Parse(string(event))
+	if !root.IsObject() {
+		return errors.New("the event is not a JSON object")
+	}
+	// JMESPath expressions read the decoded event, decoded once per row and
+	// only when a column needs it.
+	var d *doc
 	f := e.f
 	for i, c := range f.columns {
 		if i > 0 {
 			e.line = append(e.line, f.delim)
 		}
-		var err error
-		e.cell, err = e.json.appendText(e.cell[:0], c.value.eval(d))
-		if err != nil {
-			return err
+		if c.value.jp == nil {
+			e.cell = appendRawText(e.cell[:0], lookupRaw(root, c.value.path))
+		} else {
+			if d == nil {
+				decoded, err := decodeJSON(event)
+				if err != nil {
+					return err
+				}
+				d = &doc{raw: decoded}
+			}
+			var err error
+			if e.cell, err = e.json.appendText(e.cell[:0], c.value.eval(d)); err != nil {
+				return err
+			}
 		}
 		e.cell = transform(e.cell, c.transform)
 		e.line = appendQuoted(e.line, e.cell)
 	}
 	if f.audience {
-		var err error
-		e.cell, err = e.json.appendText(e.cell[:0], audienceAction(event))
-		if err != nil {
-			return err
-		}
+		e.cell = appendRawText(e.cell[:0], audienceAction(root))
 		e.line = append(e.line, f.delim)
 		e.line = appendQuoted(e.line, e.cell)
 	}
@@ -188,15 +221,75 @@ func transform(cell []byte, name string) []byte {
 
 // audienceAction is Segment's audience action value: properties (or traits
 // when properties is null) at the key context.personas.computation_key.
-func audienceAction(event map[string]any) any {
-	key, _ := walk(event, []step{{key: "context"}, {key: "personas"}, {key: "computation_key"}}).(string)
-	if key == "" {
-		return nil
+func audienceAction(event gjson.Result) gjson.Result {
+	key := lookupRaw(event, []step{{key: "context"}, {key: "personas"}, {key: "computation_key"}})
+	if key.Type != gjson.String || key.Str == "" {
+		return gjson.Result{}
 	}
-	holder := event["properties"]
-	if holder == nil {
-		holder = event["traits"]
+	holder := lookupRaw(event, []step{{key: "properties"}})
+	if holder.Type == gjson.Null {
+		holder = lookupRaw(event, []step{{key: "traits"}})
 	}
-	m, _ := holder.(map[string]any)
-	return m[key]
+	return lookupRaw(holder, []step{{key: key.Str}})
+}
+
+// positiveZero returns v with float64 negative zeros made 0, which
+// JavaScript's String(number) prints as "0" and encoding/json as "-0". It
+// copies only the containers it changes.
+func positiveZero(v any) any {
+	out, _ := zeroed(v)
+	return out
+}
+
+func zeroed(v any) (any, bool) {
+	switch t := v.(type) {
+	case float64:
+		if t == 0 && math.Signbit(t) {
+			return float64(0), true
+		}
+	case map[string]any:
+		var out map[string]any
+		for k, x := range t {
+			if y, changed := zeroed(x); changed {
+				if out == nil {
+					out = make(map[string]any, len(t))
+					for k2, x2 := range t {
+						out[k2] = x2
+					}
+				}
+				out[k] = y
+			}
+		}
+		return orSame(out, t), out != nil
+	case []any:
+		var out []any
+		for i, x := range t {
+			if y, changed := zeroed(x); changed {
+				if out == nil {
+					out = append([]any(nil), t...)
+				}
+				out[i] = y
+			}
+		}
+		return orSame(out, t), out != nil
+	}
+	return v, false
+}
+
+func orSame[T map[string]any | []any](changed, same T) any {
+	if changed != nil {
+		return changed
+	}
+	return same
+}
+
+// decodeJSON decodes an event for JMESPath, keeping numbers exactly.
+func decodeJSON(event []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(event))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	return v, nil
 }

@@ -1,0 +1,109 @@
+package format
+
+import (
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/pretty"
+)
+
+// Events are encoded from their stored JSON without decoding it into maps:
+// a plain path is walked over the bytes and only the value it names is read.
+// Nested objects and arrays are written as they were sent, keys in the
+// sender's order, without white space, as Segment's JSON.stringify writes
+// them. The JSON is valid: the store checked it when the event arrived.
+
+// lookupRaw returns the value at path in the JSON value v; Exists is false
+// when there is none. A key that appears twice in an object names its last
+// value, as encoding/json and JavaScript read it. A negative index counts
+// from the end of an array.
+func lookupRaw(v gjson.Result, path []step) gjson.Result {
+	for _, s := range path {
+		if s.isIndex {
+			if !v.IsArray() {
+				return gjson.Result{}
+			}
+			i := s.index
+			if i < 0 {
+				n := 0
+				v.ForEach(func(_, _ gjson.Result) bool { n++; return true })
+				i += n
+			}
+			var found gjson.Result
+			n := 0
+			v.ForEach(func(_, item gjson.Result) bool {
+				if n == i {
+					found = item
+					return false
+				}
+				n++
+				return true
+			})
+			v = found
+			continue
+		}
+		if !v.IsObject() {
+			return gjson.Result{}
+		}
+		var found gjson.Result
+		v.ForEach(func(key, value gjson.Result) bool {
+			if key.Str == s.key {
+				found = value
+			}
+			return true
+		})
+		v = found
+	}
+	return v
+}
+
+// appendRawText appends the text form of a JSON value, as appendText does
+// for a decoded one: nothing for null or a missing value, strings as they
+// are, numbers as they were sent, objects and arrays as compact JSON.
+func appendRawText(dst []byte, v gjson.Result) []byte {
+	switch v.Type {
+	case gjson.Null:
+		return dst
+	case gjson.String:
+		return appendValidUTF8(dst, v.Str)
+	case gjson.True:
+		return append(dst, "true"...)
+	case gjson.False:
+		return append(dst, "false"...)
+	case gjson.Number:
+		return append(dst, v.Raw...)
+	}
+	return appendCompact(dst, v.Raw)
+}
+
+// appendCompact appends JSON without the white space between its tokens;
+// strings keep their escapes.
+func appendCompact(dst []byte, raw string) []byte {
+	start := len(dst)
+	dst = append(dst, raw...)
+	out := pretty.UglyInPlace(dst[start:])
+	dst = dst[:start+len(out)]
+	if !utf8.Valid(dst[start:]) {
+		fixed := appendValidUTF8(nil, string(dst[start:]))
+		dst = append(dst[:start], fixed...)
+	}
+	return dst
+}
+
+// appendValidUTF8 appends s with every byte that is not part of valid UTF-8
+// replaced by U+FFFD, as encoding/json does when it reads a string.
+func appendValidUTF8(dst []byte, s string) []byte {
+	if utf8.ValidString(s) {
+		return append(dst, s...)
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}

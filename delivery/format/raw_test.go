@@ -1,0 +1,164 @@
+package format_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/s3relay/s3relay/delivery/format"
+)
+
+// encodeJSON encodes stored events (JSON) with f or fails the test.
+func encodeJSON(tb testing.TB, f *format.Format, events ...string) string {
+	tb.Helper()
+	var buf bytes.Buffer
+	enc, err := f.NewEncoder(&buf, len(events))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, ev := range events {
+		if err := enc.EncodeJSON([]byte(ev)); err != nil {
+			tb.Fatalf("EncodeJSON(%s): %v", ev, err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestEncodeJSONCells: the engine encodes events from their stored JSON.
+// Nested values keep the sender's key order and escapes, without white
+// space, as Segment's JSON.stringify of the parsed event writes them.
+func TestEncodeJSONCells(t *testing.T) {
+	tests := []struct {
+		name, value, event, want string
+	}{
+		{"nested keys in sent order", "$.v", `{"v":{"b":1,"a":{"d":2,"c":3}}}`, `{"b":1,"a":{"d":2,"c":3}}`},
+		{"white space removed", "$.v", "{\"v\" : { \"a\" :\t[1, 2 ,\n\"x y\" ] } }", `{"a":[1,2,"x y"]}`},
+		{"escapes kept in nested strings", "$.v", `{"v":{"s":"\u00e9\n\"q\""}}`, `{"s":"\u00e9\n\"q\""}`},
+		{"string unescaped", "$.v", `{"v":"\u00e9\ud83c\udf89 \"q\""}`, `é🎉 "q"`},
+		{"number as sent", "$.v", `{"v":1.50}`, `1.50`},
+		{"negative zero as sent", "$.v", `{"v":-0}`, `-0`},
+		{"true", "$.v", `{"v":true}`, `true`},
+		{"null", "$.v", `{"v":null}`, ``},
+		{"missing", "$.w", `{"v":1}`, ``},
+		{"last of a repeated key", "$.v", `{"v":1,"v":2}`, `2`},
+		{"nested path", "$.a.b", `{"a":{"b":"x"}}`, `x`},
+		{"path through a string", "$.a.b", `{"a":"b"}`, ``},
+		{"index", "$.a[1]", `{"a":[1,{"k":true},3]}`, `{"k":true}`},
+		{"negative index", "$.a[-1]", `{"a":[1,2,3]}`, `3`},
+		{"index past the end", "$.a[3]", `{"a":[1,2,3]}`, ``},
+		{"negative index past the start", "$.a[-4]", `{"a":[1,2,3]}`, ``},
+		{"index into an object", "$.a[0]", `{"a":{"0":1}}`, ``},
+		{"quoted key with dots", "$['a.b']", `{"a.b":"dotted","a":{"b":"nested"}}`, `dotted`},
+		{"key with gjson path characters", "$['*?#@|\\\\']", `{"*?#@|\\":"odd"}`, `odd`},
+		{"empty key", "$['']", `{"":"empty"}`, `empty`},
+		{"invalid UTF-8 replaced", "$.v", "{\"v\":\"a\xffb\"}", "a\uFFFDb"},
+		{"invalid UTF-8 in nested JSON replaced", "$.v", "{\"v\":[\"a\xffb\"]}", "[\"a\uFFFDb\"]"},
+		{"JMESPath reads the decoded event", "length(a)", `{"a":[1,2,3]}`, `3`},
+		{"JMESPath object result", "a", `{"a":{"b":1,"a":2}}`, `{"b":1,"a":2}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := MustCompile(t, format.Spec{Format: format.TXT, Delimiter: "tab", Columns: []format.Column{{Name: "v", Value: tt.value}}})
+			out := encodeJSON(t, f, tt.event)
+			rd := csv.NewReader(strings.NewReader(out))
+			rd.Comma = '\t'
+			rd.LazyQuotes = true
+			records, err := rd.ReadAll()
+			if err != nil || len(records) != 2 {
+				t.Fatalf("file %q: %v", out, err)
+			}
+			if got := records[1][0]; got != tt.want {
+				t.Errorf("%s of %s = %q, want %q", tt.value, tt.event, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEncodeJSONLines(t *testing.T) {
+	f := MustCompile(t, format.Spec{Format: format.JSONL})
+	got := encodeJSON(t, f, `{"a":1, "b" : {"z": "x y", "y":[ 1 ]}}`, "{\"c\":\"\xff\"}")
+	want := "{\"a\":1,\"b\":{\"z\":\"x y\",\"y\":[1]}}\n{\"c\":\"\uFFFD\"}"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestEncodeJSONAudienceAction(t *testing.T) {
+	f := MustCompile(t, format.Spec{Format: format.CSV, AudienceActionColumn: "action", Columns: []format.Column{{Name: "id", Value: "$.messageId"}}})
+	got := encodeJSON(t, f,
+		`{"messageId":"1","context":{"personas":{"computation_key":"vip"}},"properties":{"vip":true}}`,
+		`{"messageId":"2","context":{"personas":{"computation_key":"vip"}},"properties":null,"traits":{"vip":false}}`,
+		`{"messageId":"3","context":{"personas":{"computation_key":"vip"}},"properties":"text"}`,
+		`{"messageId":"4","properties":{"vip":true}}`)
+	want := "id,action\n\"1\",\"true\"\n\"2\",\"false\"\n\"3\",\"\"\n\"4\",\"\""
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestEncodeJSONRefusesNonObjects(t *testing.T) {
+	f := MustCompile(t, format.Spec{Format: format.CSV, Columns: []format.Column{{Name: "v", Value: "$.v"}}})
+	enc, err := f.NewEncoder(&bytes.Buffer{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.EncodeJSON([]byte(`[1]`)); err == nil {
+		t.Error("an array was encoded as an event")
+	}
+}
+
+// FuzzEncodeJSONMatchesDecoded: reading a value straight from the JSON
+// gives what reading it from the decoded event gives: the same text for
+// strings, numbers and booleans, and the same JSON value for objects and
+// arrays (whose key order is the sender's rather than sorted).
+func FuzzEncodeJSONMatchesDecoded(f *testing.F) {
+	for _, s := range []string{
+		`{"a":{"b":[1,"x",{"c":null}]},"b":"t\u00e9xt"}`,
+		`{"a":[1.50,-0,1E+3,true],"b":{"z":1,"y":2}}`,
+		`{"a":{"a":1,"a":2},"b":"\ud800"}`,
+		"{\"a\":\"\xff\",\"b\":[\"\xc3\"]}",
+		`{"a" : [ { "b" : 1 } ] , "b" : "\"q\" \\ \/"}`,
+	} {
+		f.Add(s)
+	}
+	paths := []string{"$.a", "$.a.b", "$.a[0]", "$.a[-1]", "$.b", "$.a.b[0]"}
+	f.Fuzz(func(t *testing.T, event string) {
+		if !json.Valid([]byte(event)) || !strings.HasPrefix(strings.TrimSpace(event), "{") {
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(event))
+		dec.UseNumber()
+		var decoded map[string]any
+		if dec.Decode(&decoded) != nil {
+			return
+		}
+		for _, p := range paths {
+			fm := MustCompile(t, format.Spec{Format: format.CSV, Columns: []format.Column{{Name: "v", Value: p}}})
+			raw := cell(t, encodeJSON(t, fm, event))
+			fromMap := cell(t, MustEncodeAll(t, fm, decoded))
+			if raw == fromMap {
+				continue
+			}
+			var x, y any
+			if json.Unmarshal([]byte(raw), &x) != nil || json.Unmarshal([]byte(fromMap), &y) != nil || !reflect.DeepEqual(x, y) {
+				t.Errorf("%s of %q: from the JSON %q, from the decoded event %q", p, event, raw, fromMap)
+			}
+		}
+	})
+}
+
+// cell is the one cell of a one-column, one-row csv file.
+func cell(tb testing.TB, file string) string {
+	tb.Helper()
+	records, err := csv.NewReader(strings.NewReader(file)).ReadAll()
+	if err != nil || len(records) != 2 || len(records[1]) != 1 {
+		tb.Fatalf("file %q: %v", file, err)
+	}
+	return records[1][0]
+}
