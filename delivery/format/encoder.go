@@ -29,6 +29,7 @@ type Encoder struct {
 	cell  []byte
 	json  *jsonWriter
 	count []byte
+	top   members
 }
 
 // NewEncoder starts a file of exactly rows events on w (the count goes into
@@ -108,6 +109,8 @@ func (e *Encoder) appendRow(event []byte) error {
 	if !root.IsObject() {
 		return errors.New("the event is not a JSON object")
 	}
+	// The top level is read once; every column starts from it.
+	e.top = e.top.read(root)
 	// JMESPath expressions read the decoded event, decoded once per row and
 	// only when a column needs it.
 	var d *doc
@@ -117,7 +120,7 @@ func (e *Encoder) appendRow(event []byte) error {
 			e.line = append(e.line, f.delim)
 		}
 		if c.value.jp == nil {
-			e.cell = appendRawText(e.cell[:0], lookupRaw(root, c.value.path))
+			e.cell = appendRawText(e.cell[:0], e.top.value(root, c.value))
 		} else {
 			if d == nil {
 				decoded, err := decodeJSON(event)
@@ -135,7 +138,7 @@ func (e *Encoder) appendRow(event []byte) error {
 		e.line = appendQuoted(e.line, e.cell)
 	}
 	if f.audience {
-		e.cell = appendRawText(e.cell[:0], audienceAction(root))
+		e.cell = appendRawText(e.cell[:0], audienceAction(e.top, root))
 		e.line = append(e.line, f.delim)
 		e.line = appendQuoted(e.line, e.cell)
 	}
@@ -221,14 +224,14 @@ func transform(cell []byte, name string) []byte {
 
 // audienceAction is Segment's audience action value: properties (or traits
 // when properties is null) at the key context.personas.computation_key.
-func audienceAction(event gjson.Result) gjson.Result {
-	key := lookupRaw(event, []step{{key: "context"}, {key: "personas"}, {key: "computation_key"}})
+func audienceAction(top members, event gjson.Result) gjson.Result {
+	key := top.lookup(event, []step{{key: "context"}, {key: "personas"}, {key: "computation_key"}})
 	if key.Type != gjson.String || key.Str == "" {
 		return gjson.Result{}
 	}
-	holder := lookupRaw(event, []step{{key: "properties"}})
+	holder := top.lookup(event, []step{{key: "properties"}})
 	if holder.Type == gjson.Null {
-		holder = lookupRaw(event, []step{{key: "traits"}})
+		holder = top.lookup(event, []step{{key: "traits"}})
 	}
 	return lookupRaw(holder, []step{{key: key.Str}})
 }

@@ -16,6 +16,10 @@ import (
 // expression.
 type expr struct {
 	path []step
+	// alts, when set, are the paths of not_null(path, path, ...): the value
+	// is the first of them that is not null. Segment's default columns use
+	// it, so it is read without decoding the event.
+	alts [][]step
 	jp   jmespath.JMESPath
 	// floats says the expression compares, computes or calls numeric
 	// functions, which the JMESPath library only does on float64 numbers.
@@ -81,6 +85,9 @@ func compileJMESPath(src string) (expr, error) {
 	if steps, ok := astPath(ast, true); ok {
 		return expr{path: steps}, nil
 	}
+	if alts, ok := notNullPaths(ast); ok {
+		return expr{alts: alts}, nil
+	}
 	jp, err := jmespath.Compile(src)
 	if err != nil {
 		return expr{}, fmt.Errorf("invalid JMESPath expression: %w", err)
@@ -118,6 +125,23 @@ func astPath(n parsing.ASTNode, leftmost bool) ([]step, bool) {
 		return append(left, right...), true
 	}
 	return nil, false
+}
+
+// notNullPaths returns the paths of not_null(path, ...) whose arguments are
+// all plain paths.
+func notNullPaths(n parsing.ASTNode) ([][]step, bool) {
+	if name, _ := n.Value.(string); n.NodeType != parsing.ASTFunctionExpression || name != "not_null" || len(n.Children) == 0 {
+		return nil, false
+	}
+	alts := make([][]step, 0, len(n.Children))
+	for _, c := range n.Children {
+		steps, ok := astPath(c, true)
+		if !ok {
+			return nil, false
+		}
+		alts = append(alts, steps)
+	}
+	return alts, true
 }
 
 // numeric reports whether the expression looks at number values anywhere.
@@ -247,6 +271,14 @@ func (e expr) eval(d *doc) any {
 
 // search is eval that reports JMESPath runtime errors.
 func (e expr) search(d *doc) (any, error) {
+	if e.alts != nil {
+		for _, p := range e.alts {
+			if v := walk(d.raw, p); v != nil {
+				return v, nil
+			}
+		}
+		return nil, nil
+	}
 	if e.jp == nil {
 		return walk(d.raw, e.path), nil
 	}

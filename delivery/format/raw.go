@@ -57,6 +57,57 @@ func lookupRaw(v gjson.Result, path []step) gjson.Result {
 	return v
 }
 
+// members are the keys and values of an object's top level, read once so
+// that many lookups do not each scan the whole object.
+type members []member
+
+type member struct {
+	key   string
+	value gjson.Result
+}
+
+// read replaces ms with the members of the object v, reusing its memory.
+func (ms members) read(v gjson.Result) members {
+	ms = ms[:0]
+	v.ForEach(func(key, value gjson.Result) bool {
+		ms = append(ms, member{key.Str, value})
+		return true
+	})
+	return ms
+}
+
+// value is the value of a path expression (a plain path or not_null of
+// plain paths) on the object v whose members are ms.
+func (ms members) value(v gjson.Result, e expr) gjson.Result {
+	if e.alts == nil {
+		return ms.lookup(v, e.path)
+	}
+	for _, p := range e.alts {
+		if r := ms.lookup(v, p); r.Type != gjson.Null {
+			return r
+		}
+	}
+	return gjson.Result{}
+}
+
+// lookup is lookupRaw on the object v whose members are ms.
+func (ms members) lookup(v gjson.Result, path []step) gjson.Result {
+	if len(path) == 0 {
+		return v
+	}
+	if path[0].isIndex {
+		return gjson.Result{}
+	}
+	var found gjson.Result
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].key == path[0].key {
+			found = ms[i].value
+			break
+		}
+	}
+	return lookupRaw(found, path[1:])
+}
+
 // appendRawText appends the text form of a JSON value, as appendText does
 // for a decoded one: nothing for null or a missing value, strings as they
 // are, numbers as they were sent, objects and arrays as compact JSON.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	jmespath "github.com/jmespath-community/go-jmespath"
+
 	"github.com/s3relay/s3relay/delivery/format"
 )
 
@@ -59,6 +61,12 @@ func TestEncodeJSONCells(t *testing.T) {
 		{"empty key", "$['']", `{"":"empty"}`, `empty`},
 		{"invalid UTF-8 replaced", "$.v", "{\"v\":\"a\xffb\"}", "a\uFFFDb"},
 		{"invalid UTF-8 in nested JSON replaced", "$.v", "{\"v\":[\"a\xffb\"]}", "[\"a\uFFFDb\"]"},
+		{"not_null: first", "not_null(traits.email, context.traits.email)", `{"traits":{"email":"a@x"},"context":{"traits":{"email":"b@x"}}}`, `a@x`},
+		{"not_null: second", "not_null(traits.email, context.traits.email)", `{"traits":{"email":null},"context":{"traits":{"email":"b@x"}}}`, `b@x`},
+		{"not_null: false is not null", "not_null(a, b)", `{"a":false,"b":1}`, `false`},
+		{"not_null: object in sent order", "not_null(traits, context.traits)", `{"context":{"traits":{"z":1,"a":2}}}`, `{"z":1,"a":2}`},
+		{"not_null: none", "not_null(a, b[0])", `{"b":[]}`, ``},
+		{"not_null of a non-path is JMESPath", "not_null(a, `3`)", `{"b":1}`, `3`},
 		{"JMESPath reads the decoded event", "length(a)", `{"a":[1,2,3]}`, `3`},
 		{"JMESPath object result", "a", `{"a":{"b":1,"a":2}}`, `{"b":1,"a":2}`},
 	}
@@ -145,12 +153,44 @@ func FuzzEncodeJSONMatchesDecoded(f *testing.F) {
 			if raw == fromMap {
 				continue
 			}
-			var x, y any
-			if json.Unmarshal([]byte(raw), &x) != nil || json.Unmarshal([]byte(fromMap), &y) != nil || !reflect.DeepEqual(x, y) {
+			if !sameJSON(raw, fromMap) {
 				t.Errorf("%s of %q: from the JSON %q, from the decoded event %q", p, event, raw, fromMap)
 			}
 		}
+		// not_null of paths is read from the JSON too: it must agree with
+		// the JMESPath library.
+		const notNull = "not_null(a.b, b, a[0])"
+		fm := MustCompile(t, format.Spec{Format: format.CSV, Columns: []format.Column{{Name: "v", Value: notNull}}})
+		raw := cell(t, encodeJSON(t, fm, event))
+		want, err := jmespath.Search(notNull, decoded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch w := want.(type) {
+		case nil:
+			if raw != "" {
+				t.Errorf("%s of %q = %q, want nothing", notNull, event, raw)
+			}
+		case string:
+			if raw != w {
+				t.Errorf("%s of %q = %q, want %q", notNull, event, raw, w)
+			}
+		default:
+			b, _ := json.Marshal(w)
+			if !sameJSON(raw, string(b)) {
+				t.Errorf("%s of %q = %q, want %s", notNull, event, raw, b)
+			}
+		}
 	})
+}
+
+// sameJSON tells whether two cells are the same text or the same JSON value.
+func sameJSON(a, b string) bool {
+	if a == b {
+		return true
+	}
+	var x, y any
+	return json.Unmarshal([]byte(a), &x) == nil && json.Unmarshal([]byte(b), &y) == nil && reflect.DeepEqual(x, y)
 }
 
 // cell is the one cell of a one-column, one-row csv file.
