@@ -228,6 +228,22 @@ func TestMappingLimitAndCursor(t *testing.T) {
 	if err != nil || len(ms) != store.MaxMappings {
 		t.Fatalf("ListMappings = %d, %v", len(ms), err)
 	}
+	other := validDestination()
+	if err := db.CreateDestination(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateMapping(ctx, &store.Mapping{DestinationID: other.ID, Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	byDest, err := db.MappingsByDestination(ctx)
+	if err != nil || len(byDest) != 2 || len(byDest[d.ID]) != store.MaxMappings || len(byDest[other.ID]) != 1 || byDest[other.ID][0].Name != "other" {
+		t.Fatalf("MappingsByDestination = %d destinations, %v", len(byDest), err)
+	}
+	for i, m := range byDest[d.ID] {
+		if m.ID != ms[i].ID {
+			t.Fatalf("MappingsByDestination[%d] = %s, want %s in ListMappings order", i, m.ID, ms[i].ID)
+		}
+	}
 	m := ms[0]
 	if m.Trigger != store.DefaultTrigger || m.Format != "csv" || m.BatchSize != 1000 || m.Delimiter != "," {
 		t.Errorf("defaults = %+v", m)

@@ -236,6 +236,20 @@ func (db *DB) ListMappings(ctx context.Context, destinationID string) ([]*Mappin
 	return db.queryMappings(ctx, `SELECT `+mappingColumns+` FROM mappings WHERE destination_id = ? ORDER BY position, id`, destinationID)
 }
 
+// MappingsByDestination returns every destination's mappings in their
+// order, in one query: what lists of many destinations show.
+func (db *DB) MappingsByDestination(ctx context.Context) (map[string][]*Mapping, error) {
+	ms, err := db.queryMappings(ctx, `SELECT `+mappingColumns+` FROM mappings ORDER BY destination_id, position, id`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]*Mapping{}
+	for _, m := range ms {
+		out[m.DestinationID] = append(out[m.DestinationID], m)
+	}
+	return out, nil
+}
+
 // ActiveMappings returns every enabled mapping of an enabled destination:
 // what the delivery engine routes events to.
 func (db *DB) ActiveMappings(ctx context.Context) ([]*Mapping, error) {

@@ -81,12 +81,13 @@ func (s *Server) loadDeliveryDirectory(ctx context.Context) (*deliveryDirectory,
 	sort.SliceStable(dir.destinations, func(i, j int) bool {
 		return strings.ToLower(dir.destinations[i].Name) < strings.ToLower(dir.destinations[j].Name)
 	})
+	byDest, err := s.db.MappingsByDestination(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range dir.destinations {
 		dir.destByID[d.ID] = d
-		ms, err := s.db.ListMappings(ctx, d.ID)
-		if err != nil {
-			return nil, err
-		}
+		ms := byDest[d.ID]
 		dir.mappings[d.ID] = ms
 		for _, m := range ms {
 			dir.mapByID[m.ID] = m

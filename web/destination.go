@@ -173,6 +173,10 @@ func (s *Server) handleDestinationList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	byDest, err := s.db.MappingsByDestination(ctx)
+	if err != nil {
+		return err
+	}
 	v := views.DestinationsView{Page: s.page(c, "Destinations", "destinations")}
 	for _, d := range ds {
 		row := views.DestinationRow{
@@ -186,10 +190,7 @@ func (s *Server) handleDestinationList(c echo.Context) error {
 		if d.WizardStep != "" && stepIndex(d.WizardStep) >= 0 {
 			row.SetupHref = stepURL(d.ID, d.WizardStep)
 		}
-		ms, err := s.db.ListMappings(ctx, d.ID)
-		if err != nil {
-			return err
-		}
+		ms := byDest[d.ID]
 		row.Mappings, row.EnabledMappings, row.MappingsHref = len(ms), enabledCount(ms), mappingsURL(d.ID)
 		v.Rows = append(v.Rows, row)
 	}
