@@ -403,7 +403,12 @@ func normalizeSegment(msg map[string]json.RawMessage, env *envelope, receivedAt 
 	} else {
 		msg["receivedAt"] = timeString(receivedAt)
 	}
-	msg["timestamp"] = timeString(ts)
+	if ts.Equal(receivedAt) {
+		// No time of its own: the timestamp is the receipt time.
+		msg["timestamp"] = msg["receivedAt"]
+	} else {
+		msg["timestamp"] = timeString(ts)
+	}
 	return &Message{ID: id, Kind: KindSegment, Type: typ, Name: name, Timestamp: ts, Body: encodeRawObject(msg)}, "", ""
 }
 
