@@ -28,22 +28,14 @@ type Object struct {
 // previewFileID names preview files; real files use their delivery id.
 const previewFileID = "preview"
 
-// Sample is an event to render: its JSON as the store keeps it, the same
-// decoded (which triggers and key layouts read), and the source it came from
-// (which layouts naming the source, segment_classic or {source_id}, need).
+// Sample is an event to render: its JSON as the store keeps it (Raw, which
+// the encoders read), the same decoded (Msg, which triggers and key layouts
+// read), and the source it came from (which layouts naming the source,
+// segment_classic or {source_id}, need). DecodeSample makes one.
 type Sample struct {
-	Msg map[string]any
-	// Raw is the event's JSON; when nil, Msg's encoding is used.
+	Msg      map[string]any
 	Raw      []byte
 	SourceID string
-}
-
-// json returns the JSON that the encoders read.
-func (s Sample) json() ([]byte, error) {
-	if s.Raw != nil {
-		return s.Raw, nil
-	}
-	return marshalSample(s.Msg)
 }
 
 // Render encodes events through a mapping exactly as the engine would, one
@@ -97,11 +89,7 @@ func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Obje
 			var buf bytes.Buffer
 			err := c.encodeTo(&buf, len(g.events), func(encode func([]byte) error) error {
 				for _, smp := range g.events {
-					raw, err := smp.json()
-					if err != nil {
-						return err
-					}
-					if err := encode(raw); err != nil {
+					if err := encode(smp.Raw); err != nil {
 						return err
 					}
 				}
@@ -149,17 +137,6 @@ func DecodeSample(raw json.RawMessage) (Sample, error) {
 		return Sample{}, store.FieldErrorf("events", "Each event must be a JSON object.")
 	}
 	return Sample{Msg: m, Raw: stored}, nil
-}
-
-// marshalSample encodes an event without HTML escaping, keys sorted.
-func marshalSample(msg map[string]any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(msg); err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // TestSend writes one event through a mapping to the destination now, and

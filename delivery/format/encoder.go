@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
@@ -236,54 +235,28 @@ func audienceAction(top members, event gjson.Result) gjson.Result {
 	return lookupRaw(holder, []step{{key: key.Str}})
 }
 
-// positiveZero returns v with float64 negative zeros made 0, which
-// JavaScript's String(number) prints as "0" and encoding/json as "-0". It
-// copies only the containers it changes.
+// positiveZero returns a copy of v with float64 negative zeros made 0,
+// which JavaScript's String(number) prints as "0" and encoding/json as "-0".
 func positiveZero(v any) any {
-	out, _ := zeroed(v)
-	return out
-}
-
-func zeroed(v any) (any, bool) {
 	switch t := v.(type) {
 	case float64:
-		if t == 0 && math.Signbit(t) {
-			return float64(0), true
+		if t == 0 {
+			return float64(0)
 		}
 	case map[string]any:
-		var out map[string]any
+		out := make(map[string]any, len(t))
 		for k, x := range t {
-			if y, changed := zeroed(x); changed {
-				if out == nil {
-					out = make(map[string]any, len(t))
-					for k2, x2 := range t {
-						out[k2] = x2
-					}
-				}
-				out[k] = y
-			}
+			out[k] = positiveZero(x)
 		}
-		return orSame(out, t), out != nil
+		return out
 	case []any:
-		var out []any
+		out := make([]any, len(t))
 		for i, x := range t {
-			if y, changed := zeroed(x); changed {
-				if out == nil {
-					out = append([]any(nil), t...)
-				}
-				out[i] = y
-			}
+			out[i] = positiveZero(x)
 		}
-		return orSame(out, t), out != nil
+		return out
 	}
-	return v, false
-}
-
-func orSame[T map[string]any | []any](changed, same T) any {
-	if changed != nil {
-		return changed
-	}
-	return same
+	return v
 }
 
 // decodeJSON decodes an event for JMESPath, keeping numbers exactly.
