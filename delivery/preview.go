@@ -124,7 +124,7 @@ func sampleEvent(msg map[string]any, sourceID string) *store.Event {
 	return ev
 }
 
-// DecodeSample reads a user-supplied or stored event: decoded with its
+// DecodeSample reads a user-supplied event: decoded with its
 // numbers exact, and its JSON put in the form events are stored in, so that
 // it renders as it would once received.
 func DecodeSample(raw json.RawMessage) (Sample, error) {
@@ -137,6 +137,16 @@ func DecodeSample(raw json.RawMessage) (Sample, error) {
 		return Sample{}, store.FieldErrorf("events", "Each event must be a JSON object.")
 	}
 	return Sample{Msg: m, Raw: stored}, nil
+}
+
+// StoredSample reads a stored event; its body is already in stored form and
+// is what its files are built from.
+func StoredSample(ev *store.Event) (Sample, error) {
+	m, err := decodeEvent(ev.Body)
+	if err != nil || m == nil {
+		return Sample{}, store.Errorf(store.EINVALID, "Stored event %s is not a JSON object.", ev.ID)
+	}
+	return Sample{Msg: m, Raw: ev.Body}, nil
 }
 
 // TestSend writes one event through a mapping to the destination now, and

@@ -379,10 +379,10 @@ func normalizeSegment(msg map[string]json.RawMessage, env *envelope, receivedAt 
 		}
 	}
 	if env != nil {
-		if err := env.merge(msg, "context", env.context, &env.contextAlone); err != nil {
+		if err := mergeEnvelope(msg, "context", env.context, &env.contextAlone); err != nil {
 			return nil, DropBadField, "context must be an object"
 		}
-		if err := env.merge(msg, "integrations", env.integrations, &env.integrationsAlone); err != nil {
+		if err := mergeEnvelope(msg, "integrations", env.integrations, &env.integrationsAlone); err != nil {
 			return nil, DropBadField, "integrations must be an object"
 		}
 		if raw, ok := msg["sentAt"]; (!ok || isNull(raw)) && env.sentAt != nil {
@@ -423,10 +423,10 @@ func timeString(t time.Time) json.RawMessage {
 	return append(b, '"')
 }
 
-// merge puts the envelope's object env under the message's field f (see
-// mergeUnder). A message without the field gets the envelope's object
+// mergeEnvelope puts the envelope's object env under the message's field f
+// (see mergeUnder). A message without the field gets the envelope's object
 // alone, encoded once per batch into *alone.
-func (e *envelope) merge(msg map[string]json.RawMessage, f string, env map[string]json.RawMessage, alone *json.RawMessage) error {
+func mergeEnvelope(msg map[string]json.RawMessage, f string, env map[string]json.RawMessage, alone *json.RawMessage) error {
 	if len(env) == 0 {
 		return nil
 	}

@@ -312,11 +312,10 @@ func (s *Server) deliveryPreview(ctx context.Context, d *store.Delivery, dest *s
 	}
 	var msgs []delivery.Sample
 	err = s.db.DeliveryEvents(ctx, d.ID, deliveryPreviewRows, func(ev *store.Event) error {
-		msg, err := delivery.DecodeSample(ev.Body)
+		msg, err := delivery.StoredSample(ev)
 		if err != nil {
 			return err
 		}
-		msg.Raw = ev.Body // exactly what the file was built from
 		msgs = append(msgs, msg)
 		return nil
 	})

@@ -92,7 +92,7 @@ func (s *Server) sampleEvents(ctx context.Context, dest *store.Destination) ([]d
 	slices.Reverse(latest)
 	events := make([]delivery.Sample, 0, len(latest))
 	for _, e := range latest {
-		ev, err := delivery.DecodeSample(e.Body)
+		ev, err := delivery.StoredSample(e)
 		if err != nil {
 			return nil, "", fmt.Errorf("sample event %s: %w", e.ID, err)
 		}

@@ -238,25 +238,12 @@ func audienceAction(top members, event gjson.Result) gjson.Result {
 // positiveZero returns a copy of v with float64 negative zeros made 0,
 // which JavaScript's String(number) prints as "0" and encoding/json as "-0".
 func positiveZero(v any) any {
-	switch t := v.(type) {
-	case float64:
-		if t == 0 {
+	return mapLeaves(v, func(x any) any {
+		if f, ok := x.(float64); ok && f == 0 {
 			return float64(0)
 		}
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[k] = positiveZero(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = positiveZero(x)
-		}
-		return out
-	}
-	return v
+		return x
+	})
 }
 
 // decodeJSON decodes an event for JMESPath, keeping numbers exactly.

@@ -315,22 +315,35 @@ func walk(v any, steps []step) any {
 	return v
 }
 
-// floatView copies v with every number as float64, the only number type
-// the JMESPath library compares and computes with.
-func floatView(v any) any {
+// mapLeaves copies v, a decoded JSON value, with every value that is not
+// an object or an array replaced by leaf(value).
+func mapLeaves(v any, leaf func(any) any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, x := range t {
-			m[k] = floatView(x)
+			m[k] = mapLeaves(x, leaf)
 		}
 		return m
 	case []any:
 		a := make([]any, len(t))
 		for i, x := range t {
-			a[i] = floatView(x)
+			a[i] = mapLeaves(x, leaf)
 		}
 		return a
+	}
+	return leaf(v)
+}
+
+// floatView copies v with every number as float64, the only number type
+// the JMESPath library compares and computes with.
+func floatView(v any) any {
+	return mapLeaves(v, floatNumber)
+}
+
+// floatNumber is a number as float64; other values are left as they are.
+func floatNumber(v any) any {
+	switch t := v.(type) {
 	case json.Number:
 		// Out of range numbers become ±Inf, as in JavaScript.
 		f, err := strconv.ParseFloat(string(t), 64)
