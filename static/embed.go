@@ -1,4 +1,4 @@
-// Package static holds the dashboard's stylesheets, scripts and the
+// Package static holds the dashboard's stylesheets, scripts, icon and the
 // third-party assets that `make assets` copies from npm into vendor/.
 package static
 
@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds every static file, served under /static/.
 //
-//go:embed css js vendor
+//go:embed css img js vendor
 var FS embed.FS

@@ -97,6 +97,15 @@ func TestDashboardErrorPageAndHeaders(t *testing.T) {
 	if strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP allows inline code: %q", csp)
 	}
+	// Every page names its icon, so browsers do not ask for /favicon.ico.
+	_, body = c.get("/")
+	icon, ok := mustDoc(t, body).Find(`link[rel="icon"]`).Attr("href")
+	if !ok {
+		t.Fatal("the page names no icon")
+	}
+	if resp, _ := c.get(icon); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("GET %s = %d %q, want the SVG icon", icon, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 }
 
 func TestEveryFormFieldHasALabel(t *testing.T) {
