@@ -602,6 +602,15 @@ func (db *DB) SetDestinationEnabled(ctx context.Context, id string, enabled bool
 	return nil
 }
 
+// SetWizardStep records how far the setup of a destination has come: the
+// step "Continue setup" opens. A finished setup (no step) is left alone.
+func (db *DB) SetWizardStep(ctx context.Context, id, step string) error {
+	if _, err := db.write.ExecContext(ctx, `UPDATE destinations SET wizard_step = ? WHERE id = ? AND wizard_step <> ''`, step, id); err != nil {
+		return fmt.Errorf("record setup step: %w", err)
+	}
+	return nil
+}
+
 // RecordTest stores the outcome of a connection test as the destination's
 // last test; a passing test also marks it healthy.
 func (db *DB) RecordTest(ctx context.Context, id string, r TestResult) error {

@@ -302,7 +302,21 @@ func (s *Server) handleDestinationStep(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.noteSetupProgress(c.Request().Context(), d, idx); err != nil {
+		return err
+	}
 	return s.renderWizard(c, http.StatusOK, wizard{step: idx, d: d, stored: d})
+}
+
+// noteSetupProgress records that the unfinished setup of d has reached step
+// idx, so that "Continue setup" opens the furthest step reached. Going back
+// to an earlier step does not move it back.
+func (s *Server) noteSetupProgress(ctx context.Context, d *store.Destination, idx int) error {
+	if d.WizardStep == "" || idx <= stepIndex(d.WizardStep) {
+		return nil
+	}
+	d.WizardStep = wizardSteps[idx].key
+	return s.db.SetWizardStep(ctx, d.ID, d.WizardStep)
 }
 
 // handleDestinationSaveStep saves the fields of one step of an existing

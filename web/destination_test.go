@@ -676,6 +676,15 @@ func TestDashboardWizardKeysMode(t *testing.T) {
 		t.Errorf("test after saving blank secrets: want it to pass with the kept secret")
 	}
 
+	// "Continue setup" opens the furthest step reached; going back to an
+	// earlier step does not move it back.
+	c.get("/destinations/" + id + "/mappings")
+	c.get("/destinations/" + id + "/bucket")
+	_, body = c.get("/destinations")
+	if got, want := mustDoc(t, body).Find(`[data-testid="continue-setup"]`).AttrOr("href", ""), "/destinations/"+id+"/mappings"; got != want {
+		t.Errorf("continue setup after the mappings step: got %q, want %q", got, want)
+	}
+
 	// Enable, and the list shows it on, tested and healthy.
 	resp, body = c.get("/destinations/" + id + "/enable")
 	if !hasAttr(mustDoc(t, body).Find("#enabled"), "checked") {

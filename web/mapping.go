@@ -618,6 +618,9 @@ func (s *Server) handleMappingList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.noteSetupProgress(c.Request().Context(), dest, stepIndex("mappings")); err != nil {
+		return err
+	}
 	return s.renderWizard(c, http.StatusOK, wizard{step: stepIndex("mappings"), d: dest, stored: dest})
 }
 
