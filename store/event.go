@@ -68,6 +68,29 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]*Event, string, 
 	if err := p.Validate(); err != nil {
 		return nil, "", err
 	}
+	q, args := eventsQuery(f, p.Limit+1)
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var es []*Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list events: %w", err)
+		}
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	es, cursor := next(es, p.Limit, func(e *Event) string { return strconv.FormatInt(e.Seq, 10) })
+	return es, cursor, nil
+}
+
+// eventsQuery is the query of ListEvents for at most limit events.
+func eventsQuery(f EventFilter, limit int) (string, []any) {
 	var where []string
 	var args []any
 	if f.SourceID != "" {
@@ -86,25 +109,7 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]*Event, string, 
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY seq DESC LIMIT ?`
-	rows, err := db.read.QueryContext(ctx, q, append(args, p.Limit+1)...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list events: %w", err)
-	}
-	defer rows.Close()
-	var es []*Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list events: %w", err)
-		}
-		es = append(es, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list events: %w", err)
-	}
-	es, cursor := next(es, p.Limit, func(e *Event) string { return strconv.FormatInt(e.Seq, 10) })
-	return es, cursor, nil
+	return q + ` ORDER BY seq DESC LIMIT ?`, append(args, limit)
 }
 
 // EventBySeq returns one event. Returns ENOTFOUND.
