@@ -148,6 +148,25 @@ func (c *Compiled) partition(e *store.Event, msg map[string]any) string {
 	return p
 }
 
+// nameFile sets the key of the file d (sealed at d.CreatedAt) from its
+// first event, sample, decoded as msg; for the json format also its headers.
+func (c *Compiled) nameFile(d *store.Delivery, sample *store.Event, msg map[string]any) error {
+	if c.Mapping.Format == store.FormatJSON {
+		obj, err := c.Format.Object(msg, d.CreatedAt)
+		if err != nil {
+			return err
+		}
+		d.Key, d.ContentType, d.ContentEncoding = obj.Key, obj.ContentType, obj.ContentEncoding
+		return nil
+	}
+	key, err := c.keyFor(d, sample, msg, d.CreatedAt)
+	if err != nil {
+		return err
+	}
+	d.Key = key
+	return nil
+}
+
 // keyFor names a sealed file.
 func (c *Compiled) keyFor(d *store.Delivery, sample *store.Event, msg map[string]any, sealed time.Time) (string, error) {
 	in := format.KeyInput{Time: sealed, FileID: d.ID}

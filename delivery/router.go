@@ -246,25 +246,14 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 		Events: len(b.seqs), Bytes: b.bytes, FirstEventAt: b.first, LastEventAt: b.last, CreatedAt: now,
 		ContentType: st.c.Format.ContentType(), ContentEncoding: st.c.Format.ContentEncoding(),
 	}
-	var err error
-	if m.Format == store.FormatJSON {
-		obj, oerr := st.c.Format.Object(b.sampleMsg, now)
-		if oerr != nil {
-			err = oerr
-		} else {
-			d.Key, d.ContentType, d.ContentEncoding = obj.Key, obj.ContentType, obj.ContentEncoding
-		}
-	} else {
-		d.Key, err = st.c.keyFor(d, b.sample, b.sampleMsg, now)
-	}
-	if err != nil {
+	if err := st.c.nameFile(d, b.sample, b.sampleMsg); err != nil {
 		// A key that cannot be made (a key template reading a missing field,
 		// say) is not lost silently: the file is recorded as failed.
 		d.Key = "unnamed/" + d.ID
 		d.Status, d.LastError, d.LastErrorCode = store.StatusFailed, "The mapping's key template gave no key for this file's event: "+err.Error(), store.ErrCodeNoKey
 	}
 	cursor := st.persistable()
-	err = r.e.db.SealDelivery(ctx, d, b.seqs, cursor)
+	err := r.e.db.SealDelivery(ctx, d, b.seqs, cursor)
 	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
 		// The template named a key already written: never overwrite it.
 		d.Key = withFileID(d.Key, d.ID)

@@ -101,4 +101,26 @@ func TestFileWithoutKeyIsNotRetried(t *testing.T) {
 	if n, err := db.RetryFailed(ctx, d.ID); err != nil || n != 0 {
 		t.Errorf("retry all failed = %d, %v; want the keyless file left alone", n, err)
 	}
+
+	// It can only be given a key no other file of the destination has.
+	if ids, err := db.KeylessDeliveries(ctx, d.ID); err != nil || len(ids) != 1 || ids[0] != dl.ID {
+		t.Fatalf("keyless deliveries = %v, %v; want %s", ids, err, dl.ID)
+	}
+	other := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "taken.json"}
+	if err := db.SealDelivery(ctx, other, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RekeyDelivery(ctx, dl.ID, "taken.json"); store.ErrorCode(err) != store.ECONFLICT || store.ErrorField(err) != "key" {
+		t.Errorf("a key already taken: %v, want conflict on key", err)
+	}
+	if err := db.RekeyDelivery(ctx, dl.ID, "named.json"); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := db.DeliveryByID(ctx, dl.ID)
+	if err != nil || got.Key != "named.json" || got.Status != store.StatusPending || got.LastErrorCode != "" {
+		t.Errorf("after naming: %+v, %v; want it pending under named.json", got, err)
+	}
+	if err := db.RekeyDelivery(ctx, other.ID, "again.json"); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("naming a file that has a key: %v, want conflict", err)
+	}
 }

@@ -534,6 +534,48 @@ func (db *DB) RetryDelivery(ctx context.Context, id string) error {
 	return nil
 }
 
+// RekeyDelivery gives a file that never got a key (ErrCodeNoKey) the key
+// made for it now, and makes it due. Returns ECONFLICT with field "key" when
+// another file of the destination has that key, ECONFLICT when the delivery
+// is not such a file, ENOTFOUND.
+func (db *DB) RekeyDelivery(ctx context.Context, id, key string) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET key = ?, status = 'pending', next_attempt_at = ?, last_error = '', last_error_code = ''
+		WHERE id = ? AND status = 'failed' AND last_error_code = ?`, key, ms(db.Now()), id, ErrCodeNoKey)
+	if isUniqueViolation(err) {
+		return &Error{Code: ECONFLICT, Field: "key", Message: fmt.Sprintf("Another file of this destination already has the key %q.", key)}
+	}
+	if err != nil {
+		return fmt.Errorf("name delivery: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, _, err := db.DeliveryByID(ctx, id); err != nil {
+			return err
+		}
+		return Errorf(ECONFLICT, "Only a failed file that never got a key can be given one.")
+	}
+	return nil
+}
+
+// KeylessDeliveries returns the ids of a destination's failed files that
+// never got a key, oldest first.
+func (db *DB) KeylessDeliveries(ctx context.Context, destinationID string) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id FROM deliveries WHERE destination_id = ? AND status = 'failed' AND last_error_code = ? ORDER BY id`,
+		destinationID, ErrCodeNoKey)
+	if err != nil {
+		return nil, fmt.Errorf("keyless deliveries: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("keyless deliveries: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // RetryFailed makes every failed delivery of a destination due now and
 // returns how many there were.
 func (db *DB) RetryFailed(ctx context.Context, destinationID string) (int64, error) {

@@ -369,7 +369,18 @@ func (s *Server) deliveryPreview(ctx context.Context, d *store.Delivery, dest *s
 // retryDelivery makes the failed or retrying delivery named in the route due
 // now. Returns ENOTFOUND, or ECONFLICT for any other status.
 func (s *Server) retryDelivery(c echo.Context) error {
-	if err := s.db.RetryDelivery(c.Request().Context(), c.Param("id")); err != nil {
+	ctx := c.Request().Context()
+	d, _, err := s.db.DeliveryByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if d.LastErrorCode == store.ErrCodeNoKey {
+		// A file that never got a key gets one from the mapping as it is now.
+		err = delivery.Rekey(ctx, s.db, d.ID)
+	} else {
+		err = s.db.RetryDelivery(ctx, d.ID)
+	}
+	if err != nil {
 		return err
 	}
 	s.wakeUploads()
@@ -390,6 +401,11 @@ func (s *Server) retryFailed(c echo.Context) (*store.Destination, int64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
+	named, err := delivery.RekeyAll(ctx, s.db, dest.ID)
+	n += named
+	if err != nil {
+		return nil, 0, err
+	}
 	s.wakeUploads()
 	s.log.Info("failed deliveries retried", "destination", dest.ID, "deliveries", n, "by", actor(c))
 	return dest, n, nil
@@ -398,7 +414,7 @@ func (s *Server) retryFailed(c echo.Context) (*store.Destination, int64, error) 
 func (s *Server) handleDeliveryRetry(c echo.Context) error {
 	target := "/deliveries/" + url.PathEscape(c.Param("id"))
 	err := s.retryDelivery(c)
-	if store.ErrorCode(err) == store.ECONFLICT {
+	if code := store.ErrorCode(err); code == store.ECONFLICT || code == store.EINVALID {
 		return s.redirectWithFlash(c, target, store.ErrorMessage(err))
 	}
 	if err != nil {

@@ -797,3 +797,40 @@ func TestHomeShowsDestinationActivity(t *testing.T) {
 		t.Errorf("%d alerts after the destination recovered", n)
 	}
 }
+
+// TestRetryNamesAFileWithoutKey: retrying a file whose key template gave no
+// key answers 400 on key_template while the template is unchanged, and names
+// and queues the file once the template is fixed.
+func TestRetryNamesAFileWithoutKey(t *testing.T) {
+	ctx := context.Background()
+	e := MustEnv(t)
+	token := e.mustToken(t)
+	src := e.mustSource(t, "web")
+	dest, _ := e.mustDestination(t, "Lake", "", src.ID)
+	m := &store.Mapping{DestinationID: dest.ID, Name: "objects", Enabled: true, Format: store.FormatJSON, KeyTemplate: "data.properties.order_id"}
+	if err := e.DB.CreateMapping(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	seqs := e.mustSendTracks(t, src, "nk", 1)
+	d := &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "unnamed/x", Status: store.StatusFailed, LastErrorCode: store.ErrCodeNoKey,
+		LastError: "The mapping's key template gave no key for this file's event."}
+	if err := e.DB.SealDelivery(ctx, d, seqs, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, body := e.apiRequest(t, http.MethodPost, "/api/v1/deliveries/"+d.ID+"/retry", token, "")
+	if got := mustAPIError(t, body); resp.StatusCode != http.StatusBadRequest || got.Error.Field != "key_template" || !strings.Contains(got.Error.Message, "still gives no key") {
+		t.Fatalf("retry with the template unchanged = %d %s, want 400 on key_template", resp.StatusCode, body)
+	}
+	resp, body = e.apiRequest(t, http.MethodPatch, "/api/v1/destinations/"+dest.ID+"/mappings/"+m.ID, token,
+		`{"key_template": "join('', ['orders/', data.messageId, '.json'])"}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("fix the template = %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.apiRequest(t, http.MethodPost, "/api/v1/deliveries/"+d.ID+"/retry", token, "")
+	var after deliveryJSON
+	json.Unmarshal([]byte(body), &after)
+	if resp.StatusCode != http.StatusOK || after.Status != "pending" || after.Key != "orders/nk-0.json" {
+		t.Errorf("retry after the fix = %d %s, want 200 pending under orders/nk-0.json", resp.StatusCode, body)
+	}
+}
