@@ -10,7 +10,7 @@ VENDOR   := static/vendor
 # Generated files that are committed and must match their sources (make check).
 GENERATED := views $(VENDOR) package-lock.json
 
-.PHONY: run build generate assets test test-deps fuzz bench lint check clean
+.PHONY: run build generate assets test test-deps fuzz race bench lint check clean
 
 run: build
 	./$(BIN) serve
@@ -35,16 +35,28 @@ node_modules/.package-lock.json: package.json package-lock.json
 test-deps:
 	.ci/testdeps
 
-# Fuzz targets run briefly on every `make test`; run longer by hand with
-# FUZZTIME=5m make fuzz.
-FUZZTIME ?= 10s
+# Fuzz targets run on every `make test` with a count budget each (the
+# `//fuzz:budget Nx` line above the target; 20000x when it has none), sized to
+# about 10 s on a 2-core VM. Counts, not durations: Go's fuzz coordinator can
+# end a duration budget with "context deadline exceeded" (golang/go#75804).
+# Run longer by hand with FUZZTIME=5m make fuzz (or FUZZTIME=1000000x).
+FUZZTIME ?=
 fuzz:
-	@set -e; for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
-		for target in $$(grep -h '^func Fuzz' $$pkg/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-			echo "fuzz $$pkg $$target"; \
-			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		pkg=$$(dirname $$file); \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' $$file); do \
+			budget=$(FUZZTIME); \
+			if [ -z "$$budget" ]; then \
+				budget=$$(grep -B1 "^func $$target(" $$file | sed -n 's,^//fuzz:budget \([0-9][0-9]*x\)$$,\1,p'); \
+			fi; \
+			echo "fuzz $$pkg $$target $${budget:=20000x}"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $$budget $$pkg; \
 		done; \
 	done
+
+# The race detector over the packages with concurrency of their own.
+race:
+	$(GO) test -race -count=1 -timeout 15m ./store/... ./web/... ./delivery/...
 
 test: test-deps lint
 	$(GO) test -count=1 -timeout 12m ./...
