@@ -21,11 +21,29 @@ type Config struct {
 	// PerDestination caps the uploads of one destination, so that a slow or
 	// failing destination never takes every worker (default 4).
 	PerDestination int
-	// MaxAttempts is how many times a retryable failure is tried before the
-	// delivery is failed (default 12).
+	// RetryFor is how long a delivery whose attempts fail for a retryable
+	// reason keeps being retried, from its first such failure, before it is
+	// failed (default 24h, as Firehose).
+	RetryFor time.Duration
+	// MaxAttempts, when above 0, also fails a delivery after that many
+	// attempts, even inside RetryFor. 0 (the default) sets no attempt limit.
 	MaxAttempts int
 	// BackoffBase and BackoffMax bound the wait between attempts (1s, 5m).
 	BackoffBase, BackoffMax time.Duration
+	// Probe is the longest a retrying destination goes without an attempt:
+	// whatever the backoff, one of its waiting deliveries is due within
+	// Probe, and its success wakes the others (default 10s).
+	Probe time.Duration
+	// AttemptTimeout and MinThroughput size each upload attempt's deadline:
+	// AttemptTimeout plus the file's bytes at MinThroughput bytes a second,
+	// at most AttemptTimeoutMax (15s, 1 MiB/s, 1h). A hung S3 then frees
+	// the attempt's slot, and the timeout is a retryable failure.
+	AttemptTimeout    time.Duration
+	MinThroughput     int64
+	AttemptTimeoutMax time.Duration
+	// Now is the engine's clock for scheduling attempts and the retry
+	// window (default time.Now).
+	Now func() time.Time
 	// Poll is how often the engine looks for work when nothing woke it (1s).
 	Poll time.Duration
 	// Grace is how long in-flight uploads may take to finish on shutdown (20s).
@@ -41,8 +59,24 @@ func (c *Config) defaults() {
 	if c.PerDestination <= 0 {
 		c.PerDestination = 4
 	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 12
+	if c.RetryFor <= 0 {
+		c.RetryFor = 24 * time.Hour
+	}
+	c.MaxAttempts = max(c.MaxAttempts, 0)
+	if c.Probe <= 0 {
+		c.Probe = 10 * time.Second
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 15 * time.Second
+	}
+	if c.MinThroughput <= 0 {
+		c.MinThroughput = 1 << 20
+	}
+	if c.AttemptTimeoutMax <= 0 {
+		c.AttemptTimeoutMax = time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.BackoffBase <= 0 {
 		c.BackoffBase = time.Second
@@ -72,7 +106,8 @@ type Engine struct {
 	metrics *metrics
 
 	healthMu sync.Mutex
-	health   map[string]string // destination id -> last health written
+	health   map[string]string    // destination id -> last health written
+	lastOK   map[string]time.Time // destination id -> its latest successful upload
 }
 
 // New returns an engine. clients is shared with the connection test, so one
@@ -85,6 +120,7 @@ func New(db *store.DB, clients *s3.Factory, log *slog.Logger, cfg Config) *Engin
 		wakeUploader: make(chan struct{}, 1),
 		metrics:      newMetrics(db),
 		health:       map[string]string{},
+		lastOK:       map[string]time.Time{},
 	}
 }
 
@@ -139,20 +175,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
-}
-
-// setHealth records a destination's health when it changes.
-func (e *Engine) setHealth(ctx context.Context, destID, health, msg string) {
-	e.healthMu.Lock()
-	same := e.health[destID] == health && health == store.HealthHealthy
-	e.health[destID] = health
-	e.healthMu.Unlock()
-	if same {
-		return
-	}
-	if err := e.db.SetHealth(ctx, destID, health, msg); err != nil {
-		e.log.Error("record destination health", "destination", destID, "err", err)
-	}
 }
 
 // jitter is the random part of the backoff.

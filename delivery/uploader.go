@@ -56,7 +56,7 @@ func (u *uploader) run(ctx, uctx context.Context) {
 		u.dispatch(ctx, jobs)
 		wait := u.e.cfg.Poll
 		if next, err := u.e.db.NextDue(ctx); err == nil && !next.IsZero() {
-			wait = min(wait, max(time.Until(next), 5*time.Millisecond))
+			wait = min(wait, max(next.Sub(u.e.cfg.Now()), 5*time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
@@ -75,7 +75,7 @@ func (u *uploader) dispatch(ctx context.Context, jobs chan<- *store.Delivery) {
 	if free == 0 {
 		return
 	}
-	due, err := u.e.db.DueDeliveries(ctx, time.Now(), 500)
+	due, err := u.e.db.DueDeliveries(ctx, u.e.cfg.Now(), 500)
 	if err != nil {
 		if ctx.Err() == nil {
 			u.e.log.Error("list due deliveries", "err", err)
@@ -128,27 +128,23 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 		return
 	}
 	n := d.Attempts + 1
-	start := time.Now()
+	start, began := e.cfg.Now(), time.Now()
 	res, file, err := e.upload(ctx, d)
-	a := store.Attempt{N: n, At: start, Duration: time.Since(start), OK: err == nil, HTTPStatus: res.HTTPStatus, RequestID: res.RequestID}
+	a := store.Attempt{N: n, At: start, Duration: time.Since(began), OK: err == nil, HTTPStatus: res.HTTPStatus, RequestID: res.RequestID}
 	out := store.AttemptOutcome{Attempt: a, Status: store.StatusDelivered}
 	if file != nil {
 		out.Bytes, out.Checksum, out.ContentType, out.ContentEncoding = file.size, file.checksum, file.contentType, file.contentEncoding
 	}
 	switch {
 	case err == nil:
-		e.setHealth(ctx, d.DestinationID, store.HealthHealthy, "")
+		defer e.succeeded(ctx, d.DestinationID)
 	case errors.Is(err, s3.ErrAlreadyExists):
 		// Only s3relay writes this key, and only with this content: an earlier
 		// attempt wrote it and stopped before recording it.
 		out.Attempt.OK, out.Attempt.Code, out.Attempt.Message = true, "PreconditionFailed", "The object was already written by an earlier attempt."
-		e.setHealth(ctx, d.DestinationID, store.HealthHealthy, "")
+		defer e.succeeded(ctx, d.DestinationID)
 	default:
-		f := s3.Classify(err)
-		var perm *permanentError
-		if errors.As(err, &perm) {
-			f = &s3.Failure{Code: perm.code, Message: perm.msg, Hint: perm.hint}
-		}
+		f := failureOf(err)
 		out.Attempt.OK, out.Attempt.Code, out.Attempt.HTTPStatus, out.Attempt.RequestID = false, f.Code, max(f.HTTPStatus, res.HTTPStatus), first(f.RequestID, res.RequestID)
 		out.Attempt.Message = f.Message
 		if f.Hint != "" {
@@ -157,14 +153,12 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 		switch {
 		case ctx.Err() != nil:
 			// Shutdown cut the attempt short: try again at the next start.
-			out.Status, out.NextAt = store.StatusRetrying, time.Now()
-		case f.Retryable && n < e.cfg.MaxAttempts:
-			out.Status, out.NextAt = store.StatusRetrying, time.Now().Add(Backoff(n, e.cfg.BackoffBase, e.cfg.BackoffMax, jitter()))
+			out.Status, out.NextAt, out.RetryingSince = store.StatusRetrying, e.cfg.Now(), d.RetryingSince
+		case f.Retryable:
+			e.retry(ctx, d, n, start, &out)
 		default:
 			out.Status = store.StatusFailed
-			if !f.Retryable {
-				e.setHealth(ctx, d.DestinationID, store.HealthUnhealthy, out.Attempt.Message)
-			}
+			e.failing(ctx, d.DestinationID, store.HealthUnhealthy, out.Attempt.Code, out.Attempt.Message)
 		}
 	}
 	// The outcome is recorded even when shutdown cancelled the upload.
@@ -228,7 +222,15 @@ func (e *Engine) upload(ctx context.Context, d *store.Delivery) (s3.PutResult, *
 	if err != nil {
 		return s3.PutResult{}, f, err
 	}
-	res, err := client.Put(ctx, s3.PutInput{Key: d.Key, Body: f.body, ContentType: f.contentType, ContentEncoding: f.contentEncoding, Metadata: f.metadata})
+	// The deadline is sized to the file, so that an S3 that accepts and never
+	// answers frees the attempt's slot long before the client's own timeouts.
+	limit := e.attemptDeadline(f.size)
+	pctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	res, err := client.Put(pctx, s3.PutInput{Key: d.Key, Body: f.body, ContentType: f.contentType, ContentEncoding: f.contentEncoding, Metadata: f.metadata})
+	if err != nil && ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		err = &attemptTimeoutError{limit: limit, size: f.size}
+	}
 	return res, f, err
 }
 

@@ -48,6 +48,9 @@ type Delivery struct {
 	NextAttemptAt   time.Time
 	LastError       string
 	LastErrorCode   string
+	// RetryingSince is when its current run of retryable failures began;
+	// zero when its last attempt did not fail so. It bounds the retry window.
+	RetryingSince time.Time
 	// MinSeq and MaxSeq bound the seqs of its events.
 	MinSeq, MaxSeq int64
 }
@@ -73,19 +76,19 @@ func nullMS(t time.Time) any {
 
 const deliveryColumns = `id, destination_id, mapping_id, key, partition, status, test, events, bytes, content_type, content_encoding,
 	checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at, last_error, last_error_code,
-	coalesce(min_seq, 0), coalesce(max_seq, 0)`
+	coalesce(min_seq, 0), coalesce(max_seq, 0), retrying_since`
 
 func scanDelivery(s scanner) (*Delivery, error) {
 	var d Delivery
-	var first, last, delivered, nextAt sql.NullInt64
+	var first, last, delivered, nextAt, since sql.NullInt64
 	var created int64
 	if err := s.Scan(&d.ID, &d.DestinationID, &d.MappingID, &d.Key, &d.Partition, &d.Status, &d.Test, &d.Events, &d.Bytes,
 		&d.ContentType, &d.ContentEncoding, &d.Checksum, &d.Attempts, &first, &last, &created, &delivered, &nextAt,
-		&d.LastError, &d.LastErrorCode, &d.MinSeq, &d.MaxSeq); err != nil {
+		&d.LastError, &d.LastErrorCode, &d.MinSeq, &d.MaxSeq, &since); err != nil {
 		return nil, err
 	}
 	d.FirstEventAt, d.LastEventAt, d.CreatedAt = fromNullMS(first), fromNullMS(last), fromMS(created)
-	d.DeliveredAt, d.NextAttemptAt = fromNullMS(delivered), fromNullMS(nextAt)
+	d.DeliveredAt, d.NextAttemptAt, d.RetryingSince = fromNullMS(delivered), fromNullMS(nextAt), fromNullMS(since)
 	return &d, nil
 }
 
@@ -383,7 +386,10 @@ type AttemptOutcome struct {
 	Attempt Attempt
 	Status  string // delivered, retrying or failed
 	NextAt  time.Time
-	Bytes   int64
+	// RetryingSince is when the delivery's run of retryable failures began,
+	// kept while it retries or once it failed; a delivery clears it.
+	RetryingSince time.Time
+	Bytes         int64
 	// Checksum, ContentType and ContentEncoding describe the uploaded file.
 	Checksum, ContentType, ContentEncoding string
 }
@@ -400,23 +406,27 @@ func (db *DB) FinishAttempt(ctx context.Context, id string, o AttemptOutcome) er
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.N, ms(a.At), a.Duration.Milliseconds(), a.OK, a.HTTPStatus, a.Code, a.Message, a.RequestID); err != nil {
 		return fmt.Errorf("finish attempt: %w", err)
 	}
-	var delivered, nextAt any
+	var delivered, nextAt, since any
 	if o.Status == StatusDelivered {
 		delivered = ms(a.At.Add(a.Duration))
 	}
 	if o.Status == StatusRetrying {
 		nextAt = ms(o.NextAt)
 	}
+	if !o.RetryingSince.IsZero() && o.Status != StatusDelivered {
+		since = ms(o.RetryingSince)
+	}
 	lastErr, lastCode := a.Message, a.Code
 	if a.OK {
 		lastErr, lastCode = "", ""
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, delivered_at = ?, next_attempt_at = ?, last_error = ?, last_error_code = ?,
+		retrying_since = ?,
 		bytes = CASE WHEN ? > 0 THEN ? ELSE bytes END,
 		checksum = CASE WHEN ? <> '' THEN ? ELSE checksum END,
 		content_type = CASE WHEN ? <> '' THEN ? ELSE content_type END,
 		content_encoding = CASE WHEN ? <> '' THEN ? ELSE content_encoding END
-		WHERE id = ?`, o.Status, delivered, nextAt, lastErr, lastCode, o.Bytes, o.Bytes, o.Checksum, o.Checksum,
+		WHERE id = ?`, o.Status, delivered, nextAt, lastErr, lastCode, since, o.Bytes, o.Bytes, o.Checksum, o.Checksum,
 		o.ContentType, o.ContentType, o.ContentEncoding, o.ContentEncoding, id); err != nil {
 		return fmt.Errorf("finish attempt: %w", err)
 	}
@@ -513,7 +523,7 @@ func (db *DB) DeliveryByID(ctx context.Context, id string) (*Delivery, []Attempt
 // RetryDelivery makes a failed or retrying delivery due now. Returns
 // ENOTFOUND, or ECONFLICT when the delivery is not failed or retrying.
 func (db *DB) RetryDelivery(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retrying_since = NULL
 		WHERE id = ? AND status IN ('failed', 'retrying') AND test = 0 AND last_error_code <> ?`, ms(db.Now()), id, ErrCodeNoKey)
 	if err != nil {
 		return fmt.Errorf("retry delivery: %w", err)
@@ -539,8 +549,8 @@ func (db *DB) RetryDelivery(ctx context.Context, id string) error {
 // another file of the destination has that key, ECONFLICT when the delivery
 // is not such a file, ENOTFOUND.
 func (db *DB) RekeyDelivery(ctx context.Context, id, key string) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET key = ?, status = 'pending', next_attempt_at = ?, last_error = '', last_error_code = ''
-		WHERE id = ? AND status = 'failed' AND last_error_code = ?`, key, ms(db.Now()), id, ErrCodeNoKey)
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET key = ?, status = 'pending', next_attempt_at = ?, last_error = '', last_error_code = '',
+		retrying_since = NULL WHERE id = ? AND status = 'failed' AND last_error_code = ?`, key, ms(db.Now()), id, ErrCodeNoKey)
 	if isUniqueViolation(err) {
 		return &Error{Code: ECONFLICT, Field: "key", Message: fmt.Sprintf("Another file of this destination already has the key %q.", key)}
 	}
@@ -579,11 +589,48 @@ func (db *DB) KeylessDeliveries(ctx context.Context, destinationID string) ([]st
 // RetryFailed makes every failed delivery of a destination due now and
 // returns how many there were.
 func (db *DB) RetryFailed(ctx context.Context, destinationID string) (int64, error) {
-	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retrying_since = NULL
 		WHERE destination_id = ? AND status = 'failed' AND test = 0 AND last_error_code <> ?`, ms(db.Now()), destinationID, ErrCodeNoKey)
 	if err != nil {
 		return 0, fmt.Errorf("retry failed deliveries: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// WakeRetrying makes a destination's retrying deliveries that wait for a
+// later attempt due at once, after one of its uploads succeeded: the outage
+// they wait out is over. Each becomes due at its creation time, so that the
+// uploader, which takes due work oldest first, catches up in order. It
+// returns how many it woke.
+func (db *DB) WakeRetrying(ctx context.Context, destinationID string, now time.Time) (int64, error) {
+	// The read comes first: most successes find nothing waiting, and a read
+	// does not queue behind the single writer.
+	var one int
+	err := db.read.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE destination_id = ? AND status = 'retrying' AND next_attempt_at > ? LIMIT 1`,
+		destinationID, ms(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("wake retrying deliveries: %w", err)
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = min(created_at, ?)
+		WHERE destination_id = ? AND status = 'retrying' AND next_attempt_at > ?`, ms(now), destinationID, ms(now))
+	if err != nil {
+		return 0, fmt.Errorf("wake retrying deliveries: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// NextDueOf returns when the destination's next waiting delivery other than
+// except is due; zero when none waits.
+func (db *DB) NextDueOf(ctx context.Context, destinationID, except string) (time.Time, error) {
+	var n sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries
+		WHERE destination_id = ? AND status IN ('pending', 'retrying') AND id <> ?`, destinationID, except).Scan(&n); err != nil {
+		return time.Time{}, fmt.Errorf("next due: %w", err)
+	}
+	return fromNullMS(n), nil
 }

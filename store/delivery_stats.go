@@ -18,8 +18,9 @@ type DestinationStats struct {
 	// when none was.
 	LastDeliveredAt time.Time
 	// Waiting estimates the events not yet written: those in files waiting
-	// for an upload, plus the events of its sources that its slowest enabled
-	// mapping has not yet considered.
+	// for an upload or failed, plus the events of its sources that its
+	// slowest enabled mapping has not yet considered. Failed files count:
+	// their events are not in S3. (The 429 limit, Backlog, leaves them out.)
 	Waiting int64
 	// Received is how many events its sources received since the time given
 	// to DestinationStats.
@@ -86,7 +87,7 @@ func (db *DB) DestinationStats(ctx context.Context, since time.Time) (map[string
 // addWaiting fills in the events waiting for each destination.
 func (db *DB) addWaiting(ctx context.Context, out map[string]*DestinationStats) error {
 	if err := eachRow(ctx, db.read, `SELECT destination_id, sum(events) FROM deliveries
-		WHERE status IN ('pending', 'uploading', 'retrying') GROUP BY destination_id`, nil, func(id string, n int64) {
+		WHERE status IN ('pending', 'uploading', 'retrying', 'failed') AND test = 0 GROUP BY destination_id`, nil, func(id string, n int64) {
 		if st := out[id]; st != nil {
 			st.Waiting += n
 		}

@@ -120,11 +120,16 @@ func TestDestinationStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := stats[live.ID]
-	// Waiting: the retrying file (1) and the pending one (3), plus the 6
-	// recent events the mapping has not reached.
-	want := store.DestinationStats{DestinationID: live.ID, LastDeliveredAt: delivered, Waiting: 1 + 3 + int64(len(recent)), Received: 6, Failed: 2}
+	// Waiting: the two failed files (their events are not in S3), the
+	// retrying file (1) and the pending one (3), plus the 6 recent events
+	// the mapping has not reached.
+	want := store.DestinationStats{DestinationID: live.ID, LastDeliveredAt: delivered, Waiting: 2 + 1 + 3 + int64(len(recent)), Received: 6, Failed: 2}
 	if got == nil || *got != want {
 		t.Errorf("live destination = %+v, want %+v", got, want)
+	}
+	// The 429 limit leaves failed files out, so they never hold ingestion back.
+	if n, err := r.DB.Backlog(ctx); err != nil || n != 1+3+int64(len(recent)) {
+		t.Errorf("Backlog() = %d, %v; want %d, without the failed files", n, err, 1+3+len(recent))
 	}
 	// A disabled destination waits for nothing, but its source still receives.
 	wantOff := store.DestinationStats{DestinationID: off.ID, Received: 6}

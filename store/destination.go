@@ -37,8 +37,11 @@ var StorageClasses = []string{"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "
 
 // Destination health.
 const (
-	HealthUnknown   = "unknown"
-	HealthHealthy   = "healthy"
+	HealthUnknown = "unknown"
+	HealthHealthy = "healthy"
+	// HealthRetrying: its latest upload attempt failed for a reason that may
+	// pass (S3 down, throttling, a timeout); deliveries are being retried.
+	HealthRetrying  = "retrying"
 	HealthUnhealthy = "unhealthy"
 )
 
@@ -98,8 +101,14 @@ type Destination struct {
 	// once set up.
 	WizardStep string
 
-	Health          string
-	HealthMessage   string
+	Health        string
+	HealthMessage string
+	// HealthCode is the error code of the latest failed attempt while the
+	// destination is retrying or unhealthy.
+	HealthCode string
+	// HealthFailures counts the upload attempts that failed since its last
+	// success.
+	HealthFailures  int
 	HealthChangedAt time.Time
 	LastTest        *TestResult
 
@@ -420,6 +429,7 @@ func (db *DB) UpdateDestination(ctx context.Context, d *Destination) error {
 	}
 	d.CreatedAt, d.UpdatedAt = old.CreatedAt, db.Now()
 	d.Health, d.HealthMessage, d.HealthChangedAt, d.LastTest = old.Health, old.HealthMessage, old.HealthChangedAt, old.LastTest
+	d.HealthCode, d.HealthFailures = old.HealthCode, old.HealthFailures
 	return db.writeDestination(ctx, d, false)
 }
 
@@ -481,7 +491,7 @@ func (db *DB) writeDestination(ctx context.Context, d *Destination, create bool)
 }
 
 const destinationColumns = `id, name, type, enabled, config, external_id, credentials, wizard_step, health, health_message,
-	health_changed_at, last_test_result, created_at, updated_at`
+	health_changed_at, last_test_result, created_at, updated_at, health_code, health_failures`
 
 func (db *DB) scanDestination(s scanner) (*Destination, error) {
 	var d Destination
@@ -490,7 +500,7 @@ func (db *DB) scanDestination(s scanner) (*Destination, error) {
 	var changed sql.NullInt64
 	var created, updated int64
 	if err := s.Scan(&d.ID, &d.Name, &d.Type, &d.Enabled, &cfg, &d.Credentials.ExternalID, &sealed, &d.WizardStep,
-		&d.Health, &d.HealthMessage, &changed, &lastTest, &created, &updated); err != nil {
+		&d.Health, &d.HealthMessage, &changed, &lastTest, &created, &updated, &d.HealthCode, &d.HealthFailures); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(cfg), &d.Config); err != nil {
@@ -633,13 +643,29 @@ func (db *DB) RecordTest(ctx context.Context, id string, r TestResult) error {
 }
 
 // SetHealth records a destination's health; the time changes only when the
-// health does.
+// health does. It clears the latest failure's code and count: use
+// RecordFailure for a failed attempt.
 func (db *DB) SetHealth(ctx context.Context, id, health, message string) error {
 	_, err := db.write.ExecContext(ctx, `UPDATE destinations SET
 		health_changed_at = CASE WHEN health <> ? THEN ? ELSE health_changed_at END,
-		health = ?, health_message = ? WHERE id = ?`, health, ms(db.Now()), health, message, id)
+		health = ?, health_message = ?, health_code = '', health_failures = 0 WHERE id = ?`, health, ms(db.Now()), health, message, id)
 	if err != nil {
 		return fmt.Errorf("set health: %w", err)
+	}
+	return nil
+}
+
+// RecordFailure records a failed upload attempt of a destination: its health
+// becomes health (HealthRetrying or HealthUnhealthy) with the attempt's
+// error code and message, and one more attempt counts as failed since the
+// last success.
+func (db *DB) RecordFailure(ctx context.Context, id, health, code, message string) error {
+	_, err := db.write.ExecContext(ctx, `UPDATE destinations SET
+		health_changed_at = CASE WHEN health <> ? THEN ? ELSE health_changed_at END,
+		health = ?, health_message = ?, health_code = ?, health_failures = health_failures + 1 WHERE id = ?`,
+		health, ms(db.Now()), health, message, code, id)
+	if err != nil {
+		return fmt.Errorf("record failure: %w", err)
 	}
 	return nil
 }

@@ -205,8 +205,10 @@ func (db *DB) LastSeq(ctx context.Context) (int64, error) {
 
 // Backlog estimates how many stored events still wait for delivery: those
 // past the cursor of the enabled mapping that is furthest behind, plus those
-// sealed into files not yet written (failed files are not waiting: they wait
-// for a user). It is 0 when nothing is set up to deliver.
+// sealed into files not yet written. Failed files (retried for the whole
+// retry window, or failed for good) are left out, so that they never hold
+// ingestion back with 429s; the dashboard's backlog (DestinationStats)
+// counts them. It is 0 when nothing is set up to deliver.
 func (db *DB) Backlog(ctx context.Context) (int64, error) {
 	var routing, sealed sql.NullInt64
 	err := db.read.QueryRowContext(ctx, `SELECT

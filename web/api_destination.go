@@ -14,9 +14,11 @@ import (
 
 // apiDestination is a destination in the management API (CONTRACT §4).
 // Key, secret and session are write-only: they are always empty here.
-// Added to the contract: health, health_message, last_test (the answer of
-// the last connection test, null before the first), created_at and
-// updated_at.
+// Added to the contract: health (unknown, healthy, retrying or unhealthy),
+// health_message, health_code and health_failures (the latest failed
+// attempt's code, and the attempts failed since the last success),
+// health_changed_at, last_test (the answer of the last connection test, null
+// before the first), created_at and updated_at.
 type apiDestination struct {
 	ID            string                  `json:"id"`
 	Name          string                  `json:"name"`
@@ -27,9 +29,13 @@ type apiDestination struct {
 	Credentials   apiCredentials          `json:"credentials"`
 	Health        string                  `json:"health"`
 	HealthMessage string                  `json:"health_message"`
-	LastTest      *store.TestResult       `json:"last_test"`
-	CreatedAt     time.Time               `json:"created_at"`
-	UpdatedAt     time.Time               `json:"updated_at"`
+	HealthCode    string                  `json:"health_code"`
+	// HealthFailures counts the upload attempts failed since the last success.
+	HealthFailures  int               `json:"health_failures"`
+	HealthChangedAt *time.Time        `json:"health_changed_at"`
+	LastTest        *store.TestResult `json:"last_test"`
+	CreatedAt       time.Time         `json:"created_at"`
+	UpdatedAt       time.Time         `json:"updated_at"`
 }
 
 type apiCredentials struct {
@@ -44,12 +50,16 @@ func toAPIDestination(d *store.Destination) apiDestination {
 	if ids == nil {
 		ids = []string{}
 	}
-	return apiDestination{
+	out := apiDestination{
 		ID: d.ID, Name: d.Name, Type: d.Type, Enabled: d.Enabled, SourceIDs: ids, Config: d.Config,
 		Credentials: apiCredentials{ExternalID: d.Credentials.ExternalID},
-		Health:      d.Health, HealthMessage: d.HealthMessage, LastTest: d.LastTest,
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		Health:      d.Health, HealthMessage: d.HealthMessage, HealthCode: d.HealthCode, HealthFailures: d.HealthFailures,
+		LastTest: d.LastTest, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
+	if !d.HealthChangedAt.IsZero() {
+		out.HealthChangedAt = &d.HealthChangedAt
+	}
+	return out
 }
 
 // destinationInput is the body of POST and PATCH /destinations. Every field
@@ -67,6 +77,9 @@ type destinationInput struct {
 	ID            json.RawMessage `json:"id"`
 	Health        json.RawMessage `json:"health"`
 	HealthMessage json.RawMessage `json:"health_message"`
+	HealthCode    json.RawMessage `json:"health_code"`
+	HealthFails   json.RawMessage `json:"health_failures"`
+	HealthChanged json.RawMessage `json:"health_changed_at"`
 	LastTest      json.RawMessage `json:"last_test"`
 	CreatedAt     json.RawMessage `json:"created_at"`
 	UpdatedAt     json.RawMessage `json:"updated_at"`
@@ -102,7 +115,7 @@ func set[T any](dst *T, p *T) {
 // apply writes the fields present in the input onto d.
 func (in *destinationInput) apply(d *store.Destination) error {
 	for name, raw := range map[string]json.RawMessage{"id": in.ID, "health": in.Health, "health_message": in.HealthMessage,
-		"last_test": in.LastTest, "created_at": in.CreatedAt, "updated_at": in.UpdatedAt} {
+		"health_code": in.HealthCode, "health_failures": in.HealthFails, "health_changed_at": in.HealthChanged, "last_test": in.LastTest, "created_at": in.CreatedAt, "updated_at": in.UpdatedAt} {
 		if raw != nil {
 			return store.FieldErrorf(name, "%s is read-only: leave it out.", name)
 		}

@@ -745,10 +745,10 @@ func TestHomeShowsDestinationActivity(t *testing.T) {
 		})
 		return out
 	}
-	// Warehouse: its two failed files are failures, not backlog, which is
-	// the 3 events its mapping has not reached; its source received 10
-	// events just now.
-	wantBroken := map[string]string{"health": "unhealthy", "last-delivery": "never", "backlog": "3", "per-minute": "2.0", "failures": "2"}
+	// Warehouse: its backlog is its two failed files' 7 events (they are
+	// not in S3) and the 3 events its mapping has not reached; its source
+	// received 10 events just now.
+	wantBroken := map[string]string{"health": "unhealthy", "last-delivery": "never", "backlog": "10", "per-minute": "2.0", "failures": "2"}
 	if got := row(broken.ID); !maps.Equal(got, wantBroken) {
 		t.Errorf("Warehouse activity = %v, want %v", got, wantBroken)
 	}
@@ -788,13 +788,22 @@ func TestHomeShowsDestinationActivity(t *testing.T) {
 		t.Errorf("chart table has %d rows, want 24", n)
 	}
 
-	// A later successful delivery marks the destination healthy: the alert goes.
+	if got := doc.Find(`[data-testid="failed-alert"]`); got.Length() != 1 || !strings.Contains(got.Text(), "2 files of Warehouse failed") {
+		t.Errorf("failed files alert: %d, %q", got.Length(), got.Text())
+	}
+
+	// A later successful delivery marks the destination healthy: the health
+	// alert goes; the failed files' stays until they are retried.
 	if err := e.DB.SetHealth(ctx, broken.ID, store.HealthHealthy, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, body = c.get("/")
-	if n := mustDoc(t, body).Find(`[data-testid="health-alert"]`).Length(); n != 0 {
+	doc = mustDoc(t, body)
+	if n := doc.Find(`[data-testid="health-alert"]`).Length(); n != 0 {
 		t.Errorf("%d alerts after the destination recovered", n)
+	}
+	if n := doc.Find(`[data-testid="failed-alert"]`).Length(); n != 1 {
+		t.Errorf("%d failed files alerts after the destination recovered, want 1", n)
 	}
 }
 

@@ -178,6 +178,9 @@ func (s *Server) handleDestinationList(c echo.Context) error {
 		return err
 	}
 	v := views.DestinationsView{Page: s.page(c, "Destinations", "destinations")}
+	if v.Alerts, err = s.destinationAlerts(ctx, ds); err != nil {
+		return err
+	}
 	for _, d := range ds {
 		row := views.DestinationRow{
 			ID: d.ID, Name: d.Name, Bucket: d.Config.Bucket, PathPrefix: d.Config.PathPrefix, Region: d.Config.Region,
@@ -517,6 +520,13 @@ func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
 			v.NextHref = base + wizardSteps[w.step+1].key
 		}
 		v.MappingsHref = mappingsURL(w.stored.ID)
+		alerts, err := s.destinationAlerts(ctx, []*store.Destination{w.stored})
+		if err != nil {
+			return err
+		}
+		if len(alerts) > 0 {
+			v.Alert = alerts[0]
+		}
 	}
 	v.Action = base + step.key
 	switch step.key {

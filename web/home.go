@@ -70,8 +70,8 @@ func (s *Server) handleHome(c echo.Context) error {
 				a.PerMinute = float64(st.Received) / homeRateWindow.Minutes()
 			}
 			v.Activity = append(v.Activity, a)
-			if d.Health == store.HealthUnhealthy {
-				v.Alerts = append(v.Alerts, views.HealthAlert{DestinationID: d.ID, Name: d.Name, Message: d.HealthMessage, Since: d.HealthChangedAt})
+			if al := destinationAlert(d, a.Failed); al.Shown() {
+				v.Alerts = append(v.Alerts, al)
 			}
 		}
 		start := now.UTC().Truncate(time.Hour).Add(-(homeChartHours - 1) * time.Hour)

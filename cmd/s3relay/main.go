@@ -235,7 +235,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	retention := fs.String("retention", env("S3RELAY_RETENTION", delivery.DefaultRetention.String()), "how long events are kept after delivery, e.g. 168h (env S3RELAY_RETENTION)")
 	workers := fs.String("upload-workers", env("S3RELAY_UPLOAD_WORKERS", "8"), "concurrent uploads to S3 (env S3RELAY_UPLOAD_WORKERS)")
 	perDest := fs.String("uploads-per-destination", env("S3RELAY_UPLOADS_PER_DESTINATION", "4"), "concurrent uploads to one destination (env S3RELAY_UPLOADS_PER_DESTINATION)")
-	attempts := fs.String("max-attempts", env("S3RELAY_MAX_ATTEMPTS", "12"), "attempts of a retryable failure before a delivery fails (env S3RELAY_MAX_ATTEMPTS)")
+	attempts := fs.String("max-attempts", env("S3RELAY_MAX_ATTEMPTS", "0"), "attempts after which a delivery fails even inside --retry-for; 0 for no limit (env S3RELAY_MAX_ATTEMPTS)")
+	retryFor := fs.String("retry-for", env("S3RELAY_RETRY_FOR", "24h"), "how long a delivery failing for a retryable reason is retried before it fails (env S3RELAY_RETRY_FOR)")
 	backoffMax := fs.String("max-backoff", env("S3RELAY_MAX_BACKOFF", "5m"), "longest wait between attempts (env S3RELAY_MAX_BACKOFF)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -248,15 +249,19 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return &usageError{fmt.Sprintf("--retention %q: want a duration such as 168h", *retention)}
 	}
 	for _, n := range []struct {
-		flag string
-		val  *string
-		dst  *int
-	}{{"upload-workers", workers, &cfg.Engine.Workers}, {"uploads-per-destination", perDest, &cfg.Engine.PerDestination}, {"max-attempts", attempts, &cfg.Engine.MaxAttempts}} {
+		flag  string
+		val   *string
+		dst   *int
+		least int
+	}{{"upload-workers", workers, &cfg.Engine.Workers, 1}, {"uploads-per-destination", perDest, &cfg.Engine.PerDestination, 1}, {"max-attempts", attempts, &cfg.Engine.MaxAttempts, 0}} {
 		v, err := strconv.Atoi(*n.val)
-		if err != nil || v < 1 || v > 1000 {
-			return &usageError{fmt.Sprintf("--%s %q: want a whole number from 1 to 1000", n.flag, *n.val)}
+		if err != nil || v < n.least || v > 1000 {
+			return &usageError{fmt.Sprintf("--%s %q: want a whole number from %d to 1000", n.flag, *n.val, n.least)}
 		}
 		*n.dst = v
+	}
+	if cfg.Engine.RetryFor, err = time.ParseDuration(*retryFor); err != nil || cfg.Engine.RetryFor < time.Minute {
+		return &usageError{fmt.Sprintf("--retry-for %q: want a duration of at least 1m, such as 24h", *retryFor)}
 	}
 	if cfg.Engine.BackoffMax, err = time.ParseDuration(*backoffMax); err != nil || cfg.Engine.BackoffMax < time.Second {
 		return &usageError{fmt.Sprintf("--max-backoff %q: want a duration of at least 1s, such as 5m", *backoffMax)}

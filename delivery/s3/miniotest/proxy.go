@@ -27,6 +27,9 @@ const (
 	// FaultDelay reads the request body into memory, waits Fault.Delay (or until the client gives up),
 	// then passes the request through.
 	FaultDelay
+	// FaultHang reads the request body and never answers: the request ends only when the client gives
+	// up (or the proxy is closed), as with an S3 that accepts connections and then stalls.
+	FaultHang
 )
 
 // Fault is the fault proxy's current behaviour.
@@ -51,6 +54,8 @@ type FaultProxy struct {
 	fault    Fault
 	requests atomic.Int64
 	faulted  atomic.Int64
+	hanging  atomic.Int64
+	closed   chan struct{}
 	proxy    *httputil.ReverseProxy
 }
 
@@ -72,8 +77,10 @@ func StartFaultProxy(tb testing.TB, target string) *FaultProxy {
 			writeS3Error(w, http.StatusBadGateway, "BadGateway", "fault proxy: "+err.Error())
 		},
 	}
+	p.closed = make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(p.serveHTTP))
-	tb.Cleanup(hs.Close)
+	// Hanging requests end first: Close waits for every handler.
+	tb.Cleanup(func() { close(p.closed); hs.Close() })
 	p.URL = hs.URL
 	return p
 }
@@ -103,6 +110,12 @@ func (p *FaultProxy) Drop() { p.Set(Fault{Kind: FaultDrop}) }
 
 // Delay makes the proxy hold every request for d before passing it through.
 func (p *FaultProxy) Delay(d time.Duration) { p.Set(Fault{Kind: FaultDelay, Delay: d}) }
+
+// Hang makes the proxy accept every request and never answer it.
+func (p *FaultProxy) Hang() { p.Set(Fault{Kind: FaultHang}) }
+
+// Hanging returns how many requests the proxy holds unanswered right now.
+func (p *FaultProxy) Hanging() int64 { return p.hanging.Load() }
 
 // Requests returns how many requests the proxy has received.
 func (p *FaultProxy) Requests() int64 { return p.requests.Load() }
@@ -142,6 +155,16 @@ func (p *FaultProxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(f.Delay):
 			p.proxy.ServeHTTP(w, r)
 		case <-r.Context().Done():
+		}
+	case FaultHang:
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		p.hanging.Add(1)
+		defer p.hanging.Add(-1)
+		select {
+		case <-r.Context().Done():
+		case <-p.closed:
 		}
 	}
 }
