@@ -865,6 +865,12 @@ func TestDashboardWizardValidatesEachStep(t *testing.T) {
 	if got, _ := e.DB.DestinationByID(t.Context(), d.ID); got.Config.Bucket != "kept-bucket" {
 		t.Errorf("bucket after a refused edit: got %q", got.Config.Bucket)
 	}
+	// The access step says the server's own credentials do not go with an
+	// endpoint, before they are chosen.
+	resp, doc = wizardPost(t, c, "/destinations/new/bucket", with(bucket, "endpoint", "https://storage.example.com", "custom_region", "eu"))
+	if note := doc.Find(`[data-testid="default-auth-endpoint"]`).Text(); resp.StatusCode != http.StatusOK || !strings.Contains(note, "Not with a custom Endpoint") {
+		t.Errorf("access step after a custom endpoint: status %d, note %q; want the note on the server's own credentials", resp.StatusCode, note)
+	}
 	// Adding an endpoint to a destination that uses the server's own
 	// credentials: the message shows next to the endpoint typed.
 	resp, doc = wizardPost(t, c, "/destinations/"+d.ID+"/bucket", with(bucket, "endpoint", "https://storage.example.com"))
