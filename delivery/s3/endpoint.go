@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -289,7 +288,7 @@ func checkRedirect(r *http.Request, via []*http.Request) error {
 		return redirectRefused(from, r.URL)
 	}
 	if len(via) >= maxRedirects {
-		return errors.New("stopped after 10 redirects")
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
 	return nil
 }

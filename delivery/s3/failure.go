@@ -81,7 +81,8 @@ func Classify(err error) *Failure {
 	var cfgErr *configError
 	switch {
 	case errors.As(err, &endpointErr):
-		// Refused before any connection: the same whatever listens there.
+		// Refused before connecting to the address (or following the
+		// redirect): the answer is the same whatever listens there.
 		f.Retryable, f.Code, f.HTTPStatus, f.RequestID = false, CodeEndpointNotAllowed, 0, ""
 		f.Message, f.Hint = endpointErr.Error(), endpointHint(endpointErr)
 	case errors.As(err, &cfgErr):
