@@ -64,7 +64,8 @@ type Tester struct {
 }
 
 // NewTester returns a tester for the destinations of db. clients is the
-// factory the delivery engine uploads with.
+// factory the delivery engine uploads with: tests connect only where its
+// endpoint policy lets deliveries connect.
 func NewTester(db *store.DB, clients *s3.Factory) *Tester {
 	return &Tester{db: db, clients: clients, Identify: s3.CallerIdentity}
 }
@@ -82,7 +83,7 @@ func (t *Tester) Test(ctx context.Context, id string) (store.TestResult, error) 
 	// "canceled".
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), testTimeout)
 	defer cancel()
-	res := s3.TestConnection(tctx, S3Config(d))
+	res := t.clients.TestConnection(tctx, S3Config(d))
 	out := store.TestResult{OK: res.OK, At: t.db.Now(), Steps: make([]store.TestStep, 0, len(res.Steps))}
 	for _, s := range res.Steps {
 		out.Steps = append(out.Steps, store.TestStep(s))

@@ -33,6 +33,8 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	keys  *Keys
+	// endpointCheck refuses custom endpoints before they are stored; see UseEndpointCheck.
+	endpointCheck func(endpoint string) error
 
 	// Now returns the current time; tests replace it to control the clock.
 	Now func() time.Time

@@ -234,6 +234,12 @@ func (d *Destination) Validate() error {
 	case c.Endpoint != "" && !regionRE.MatchString(c.Region):
 		return FieldErrorf("region", "Region names use lowercase letters, digits and hyphens.")
 	}
+	if c.Auth == AuthDefault && c.Endpoint != "" {
+		// The server's own identity signs only requests to AWS's endpoints:
+		// a typed host would receive requests signed with it.
+		return FieldErrorf("auth", "The server's own credentials cannot be used with a custom Endpoint: "+
+			"s3relay never signs requests to a host typed here with its own AWS identity. Choose an IAM role or access keys, or clear Endpoint.")
+	}
 	switch c.Auth {
 	case AuthRole:
 		m := roleARNRE.FindStringSubmatch(c.RoleARN)
@@ -374,10 +380,31 @@ func checkCredentials(d *Destination) error {
 	return nil
 }
 
+// UseEndpointCheck makes ValidateDestination, and so CreateDestination and
+// UpdateDestination, refuse a custom endpoint that check refuses, with a field
+// error on endpoint. The S3 client factory's check refuses a literal address
+// that it would not connect to; a host name is checked when connecting.
+func (db *DB) UseEndpointCheck(check func(endpoint string) error) { db.endpointCheck = check }
+
+// ValidateDestination checks a destination as Validate does, and its custom
+// endpoint with the check given to UseEndpointCheck. Returns EINVALID.
+func (db *DB) ValidateDestination(d *Destination) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if db.endpointCheck == nil || d.Config.Endpoint == "" {
+		return nil
+	}
+	if err := db.endpointCheck(d.Config.Endpoint); err != nil {
+		return FieldErrorf("endpoint", "Endpoint not allowed: %v", err)
+	}
+	return nil
+}
+
 // CreateDestination validates and stores a new destination. In role mode an
 // external ID is generated when none is given. Returns EINVALID.
 func (db *DB) CreateDestination(ctx context.Context, d *Destination) error {
-	if err := d.Validate(); err != nil {
+	if err := db.ValidateDestination(d); err != nil {
 		return err
 	}
 	if err := checkCredentials(d); err != nil {
@@ -400,7 +427,7 @@ func (db *DB) UpdateDestination(ctx context.Context, d *Destination) error {
 	if err != nil {
 		return err
 	}
-	if err := d.Validate(); err != nil {
+	if err := db.ValidateDestination(d); err != nil {
 		return err
 	}
 	// Secrets are write-only: a blank field means "keep what is stored".

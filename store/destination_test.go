@@ -3,8 +3,10 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,6 +80,10 @@ func TestDestinationValidate(t *testing.T) {
 			d.Credentials = store.Credentials{Key: "AKIAIOSFODNN7EXAMPLE", Secret: "a\nb"}
 		}, "secret"},
 		{"default auth", func(d *store.Destination) { d.Config.Auth, d.Config.RoleARN = store.AuthDefault, "" }, ""},
+		{"default auth with endpoint", func(d *store.Destination) {
+			d.Config.Auth, d.Config.RoleARN, d.Config.Endpoint = store.AuthDefault, "", "https://storage.example.com"
+		}, "auth"},
+		{"role with endpoint", func(d *store.Destination) { d.Config.Endpoint = "https://storage.example.com" }, ""},
 		{"endpoint not a URL", func(d *store.Destination) { d.Config.Endpoint = "minio:9000" }, "endpoint"},
 		{"endpoint ftp", func(d *store.Destination) { d.Config.Endpoint = "ftp://host" }, "endpoint"},
 		{"endpoint with path", func(d *store.Destination) { d.Config.Endpoint = "http://host:9000/my-events" }, "endpoint"},
@@ -109,6 +115,40 @@ func TestDestinationValidate(t *testing.T) {
 				t.Errorf("field = %q (%v), want %q", got, err, tt.field)
 			}
 		})
+	}
+}
+
+func TestDestinationEndpointCheck(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	var checked []string
+	db.UseEndpointCheck(func(endpoint string) error {
+		checked = append(checked, endpoint)
+		if strings.Contains(endpoint, "10.0.0.5") {
+			return errors.New("10.0.0.5 is a private address.")
+		}
+		return nil
+	})
+	d := validDestination()
+	d.Config.Endpoint = "http://10.0.0.5:9000"
+	err := db.CreateDestination(ctx, d)
+	if store.ErrorField(err) != "endpoint" || !strings.Contains(store.ErrorMessage(err), "10.0.0.5 is a private address.") {
+		t.Fatalf("create: got %v, want a field error on endpoint with the check's message", err)
+	}
+	d.Config.Endpoint = "http://minio.internal:9000"
+	if err := db.CreateDestination(ctx, d); err != nil {
+		t.Fatalf("create with an allowed endpoint: %v", err)
+	}
+	d.Config.Endpoint = "http://10.0.0.5:9000"
+	if err := db.UpdateDestination(ctx, d); store.ErrorField(err) != "endpoint" {
+		t.Errorf("update: got %v, want a field error on endpoint", err)
+	}
+	d.Config.Endpoint = ""
+	if err := db.UpdateDestination(ctx, d); err != nil {
+		t.Errorf("update without endpoint: %v", err)
+	}
+	if want := []string{"http://10.0.0.5:9000", "http://minio.internal:9000", "http://10.0.0.5:9000"}; !slices.Equal(checked, want) {
+		t.Errorf("checked: got %q, want %q (AWS destinations are not checked)", checked, want)
 	}
 }
 

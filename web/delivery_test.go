@@ -55,7 +55,8 @@ func (e *env) mustDestination(tb testing.TB, name, endpoint string, sourceIDs ..
 	tb.Helper()
 	ctx := context.Background()
 	d := &store.Destination{Name: name, Enabled: true, SourceIDs: sourceIDs,
-		Config: store.DestinationConfig{Bucket: "acme-events", Region: "us-east-1", Auth: store.AuthDefault, Endpoint: endpoint}}
+		Config:      store.DestinationConfig{Bucket: "acme-events", Region: "us-east-1", Auth: store.AuthKeys, Endpoint: endpoint},
+		Credentials: store.Credentials{Key: "AKIAIOSFODNN7EXAMPLE", Secret: "not-a-secret"}}
 	if err := e.DB.CreateDestination(ctx, d); err != nil {
 		tb.Fatal(err)
 	}

@@ -275,12 +275,14 @@ func (s *Server) handleDestinationNewStep(c echo.Context) error {
 func (s *Server) validateThrough(ctx context.Context, d *store.Destination, idx int) error {
 	probe := *d
 	if idx < stepIndex("access") {
-		probe.Config.Auth, probe.Config.RoleARN, probe.Credentials = store.AuthDefault, "", store.Credentials{}
+		// Access keys, unlike the server's own credentials, go with any
+		// endpoint; blank keys pass until the access step is submitted.
+		probe.Config.Auth, probe.Config.RoleARN, probe.Credentials = store.AuthKeys, "", store.Credentials{}
 	}
 	if idx < stepIndex("bucket") {
 		probe.Config = store.DestinationConfig{Bucket: "stand-in", Region: "us-east-1", Auth: store.AuthDefault}
 	}
-	if err := probe.Validate(); err != nil {
+	if err := s.db.ValidateDestination(&probe); err != nil {
 		return err
 	}
 	names, err := s.sourceNames(ctx)
@@ -479,6 +481,11 @@ func (s *Server) renderWizardError(c echo.Context, w wizard, err error) error {
 	field := store.ErrorField(err)
 	if field == "region" && w.d.Config.Endpoint != "" && !store.IsAWSRegion(w.d.Config.Region) {
 		field = "custom_region"
+	}
+	if field == "auth" && w.step == stepIndex("bucket") && w.d.Config.Endpoint != "" {
+		// Adding an endpoint to a destination with the server's own
+		// credentials: the endpoint typed on this step is what conflicts.
+		field = "endpoint"
 	}
 	switch owner := ownerStep(field); {
 	case owner == w.step:

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -465,6 +466,10 @@ func TestAPIDestinationValidation(t *testing.T) {
 		{"ARN with keys", func(_, cfg, creds map[string]any) { keys(cfg, creds); cfg["role_arn"] = testRoleARN }, "config.role_arn"},
 		{"endpoint not a URL", func(_, cfg, _ map[string]any) { cfg["endpoint"] = "minio:9000" }, "config.endpoint"},
 		{"endpoint with path", func(_, cfg, _ map[string]any) { cfg["endpoint"] = "http://host:9000/bucket" }, "config.endpoint"},
+		{"own credentials with endpoint", func(_, cfg, _ map[string]any) {
+			cfg["auth"], cfg["endpoint"] = "default", "https://storage.example.com"
+			delete(cfg, "role_arn")
+		}, "config.auth"},
 		{"path style not a boolean", func(_, cfg, _ map[string]any) { cfg["force_path_style"] = "yes" }, "config.force_path_style"},
 		{"bad storage class", func(_, cfg, _ map[string]any) { cfg["storage_class"] = "COLD" }, "config.storage_class"},
 		{"bad sse", func(_, cfg, _ map[string]any) { cfg["server_side_encryption"] = "aes" }, "config.server_side_encryption"},
@@ -503,6 +508,25 @@ func TestAPIDestinationValidation(t *testing.T) {
 	resp, body = e.apiRequest(t, http.MethodPatch, "/api/v1/destinations/"+d.ID, token, `{"config":{"bucket":"Bad_Bucket"}}`)
 	if resp.StatusCode != http.StatusBadRequest || mustAPIError(t, body).Error.Field != "config.bucket" {
 		t.Errorf("bad patch: status %d %s, want 400 on config.bucket", resp.StatusCode, body)
+	}
+	// The server's own credentials go with no custom endpoint, whether the
+	// patch changes both or adds the endpoint alone.
+	resp, body = e.apiRequest(t, http.MethodPatch, "/api/v1/destinations/"+d.ID, token,
+		`{"config":{"auth":"default","role_arn":"","endpoint":"https://storage.example.com"}}`)
+	if resp.StatusCode != http.StatusBadRequest || mustAPIError(t, body).Error.Field != "config.auth" {
+		t.Errorf("patch to own credentials with an endpoint: status %d %s, want 400 on config.auth", resp.StatusCode, body)
+	}
+	resp, body = e.apiRequest(t, http.MethodPost, "/api/v1/destinations", token, `{"name":"Own","config":{"bucket":"my-events","region":"us-east-1","auth":"default"}}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("own credentials without endpoint: status %d %s", resp.StatusCode, body)
+	}
+	own := mustDestinationJSON(t, body)
+	resp, body = e.apiRequest(t, http.MethodPatch, "/api/v1/destinations/"+own.ID, token, `{"config":{"endpoint":"http://127.0.0.1:9000"}}`)
+	if resp.StatusCode != http.StatusBadRequest || mustAPIError(t, body).Error.Field != "config.auth" {
+		t.Errorf("endpoint added to the server's own credentials: status %d %s, want 400 on config.auth", resp.StatusCode, body)
+	}
+	if got, _ := e.DB.DestinationByID(t.Context(), own.ID); got.Config.Endpoint != "" {
+		t.Errorf("endpoint after the refused patch: got %q", got.Config.Endpoint)
 	}
 	// Switching to keys drops the role ARN the keys mode would refuse.
 	resp, body = e.apiRequest(t, http.MethodPatch, "/api/v1/destinations/"+d.ID, token,
@@ -805,6 +829,7 @@ func TestDashboardWizardValidatesEachStep(t *testing.T) {
 		{"bad key", "access", with(bucket, "auth", "keys", "key", "not a key", "secret", "s"), "key"},
 		{"keys without secret", "access", with(bucket, "auth", "keys", "key", "AKIAIOSFODNN7EXAMPLE"), "secret"},
 		{"carried bucket tampered", "access", with(bucket, "bucket", "Bad", "auth", "default"), "bucket"},
+		{"own credentials with endpoint", "access", with(bucket, "endpoint", "https://storage.example.com", "auth", "default"), "auth"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -839,6 +864,21 @@ func TestDashboardWizardValidatesEachStep(t *testing.T) {
 	}
 	if got, _ := e.DB.DestinationByID(t.Context(), d.ID); got.Config.Bucket != "kept-bucket" {
 		t.Errorf("bucket after a refused edit: got %q", got.Config.Bucket)
+	}
+	// The access step says the server's own credentials do not go with an
+	// endpoint, before they are chosen.
+	resp, doc = wizardPost(t, c, "/destinations/new/bucket", with(bucket, "endpoint", "https://storage.example.com", "custom_region", "eu"))
+	if note := doc.Find(`[data-testid="default-auth-endpoint"]`).Text(); resp.StatusCode != http.StatusOK || !strings.Contains(note, "Not with a custom Endpoint") {
+		t.Errorf("access step after a custom endpoint: status %d, note %q; want the note on the server's own credentials", resp.StatusCode, note)
+	}
+	// Adding an endpoint to a destination that uses the server's own
+	// credentials: the message shows next to the endpoint typed.
+	resp, doc = wizardPost(t, c, "/destinations/"+d.ID+"/bucket", with(bucket, "endpoint", "https://storage.example.com"))
+	if msg := doc.Find(`[data-testid="endpoint-error"]`).Text(); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(msg, "own credentials") {
+		t.Errorf("endpoint with the server's own credentials: status %d, endpoint error %q; want 422 with the reason", resp.StatusCode, msg)
+	}
+	if got, _ := e.DB.DestinationByID(t.Context(), d.ID); got.Config.Endpoint != "" {
+		t.Errorf("endpoint after a refused edit: got %q", got.Config.Endpoint)
 	}
 	for _, p := range []string{"/destinations/" + d.ID + "/nope", "/destinations/dst_nope/name"} {
 		if resp, _ := c.get(p); resp.StatusCode != http.StatusNotFound {
@@ -936,7 +976,7 @@ func TestDashboardCustomRegionWithEndpoint(t *testing.T) {
 	c := e.client(t)
 	c.login(adminEmail, adminPassword)
 	form := url.Values{"name": {"Garage"}, "bucket": {"my-events"}, "endpoint": {"http://127.0.0.1:3900"},
-		"custom_region": {"garage"}, "force_path_style": {"true"}, "auth": {"default"}}
+		"custom_region": {"garage"}, "force_path_style": {"true"}, "auth": {"keys"}, "key": {"GK31c2f218a2e44f485b94239e"}, "secret": {"garage-secret"}}
 	resp, body := c.post("/destinations/new/access", withCSRF(c, form))
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("status %d\n%s", resp.StatusCode, body)
@@ -1151,5 +1191,52 @@ func TestDashboardDestinationWithoutMappings(t *testing.T) {
 	_, body = c.get("/destinations")
 	if cell := mustDoc(t, body).Find(`[data-testid="destination-mappings"]`); !strings.Contains(cell.Text(), "1 mapping") || !strings.Contains(cell.Text(), "none enabled") {
 		t.Errorf("list: mappings cell %q, want 1 mapping, none enabled", strings.TrimSpace(cell.Text()))
+	}
+}
+
+func TestAPIDestinationStoredWithOwnCredentialsAndEndpointIsRefused(t *testing.T) {
+	// A destination stored before s3relay refused the server's own
+	// credentials with a custom endpoint: tests and uploads refuse it, and
+	// say why, without signing anything for that host.
+	miniotest.IsolateAWSEnv(t)
+	r := mustMappingRig(t, false)
+	m := r.mustCreateMapping(t, `{"name": "csv"}`)
+	raw, err := sql.Open("sqlite3", filepath.Join(r.DataDir, "s3relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(t.Context(), `UPDATE destinations SET config = json_set(config, '$.auth', 'default') WHERE id = ?`, r.Dest.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, body := r.apiRequest(t, http.MethodPost, "/api/v1/destinations/"+r.Dest.ID+"/test", r.Token, "")
+	var res testResultJSON
+	if err := json.Unmarshal([]byte(body), &res); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("test: status %d %s", resp.StatusCode, body)
+	}
+	if res.OK || len(res.Steps) != 1 || res.Steps[0].Code != s3.CodeInvalidConfig ||
+		!strings.Contains(res.Steps[0].Message, `auth "default" cannot be used with a custom endpoint`) || !strings.Contains(res.Steps[0].Hint, "IAM role or access keys") {
+		t.Errorf("test: got %+v, want its first step refused as InvalidConfig with the reason", res)
+	}
+
+	resp, body = r.api(t, http.MethodPost, "/"+m.ID+"/test-send", `{"event": {"type": "track", "event": "x", "userId": "u"}}`)
+	var sent struct {
+		DeliveryID string `json:"delivery_id"`
+		Status     string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(body), &sent); resp.StatusCode != http.StatusOK || err != nil || sent.Status != store.StatusFailed {
+		t.Fatalf("test-send: status %d %s, want a failed delivery", resp.StatusCode, body)
+	}
+	_, body = r.apiGet(t, "/api/v1/deliveries/"+sent.DeliveryID, r.Token)
+	var d struct {
+		LastError  string `json:"last_error"`
+		AttemptLog []struct {
+			Code string `json:"code"`
+		} `json:"attempt_log"`
+	}
+	if err := json.Unmarshal([]byte(body), &d); err != nil || len(d.AttemptLog) != 1 || d.AttemptLog[0].Code != s3.CodeInvalidConfig ||
+		!strings.Contains(d.LastError, "custom endpoint") {
+		t.Errorf("delivery: got %s, want one InvalidConfig attempt naming the custom endpoint", body)
 	}
 }

@@ -143,6 +143,10 @@ type Config struct {
 	MaxBacklog    int64
 	Retention     time.Duration
 	Engine        delivery.Config
+	// DenyPrivateEndpoints refuses loopback and private addresses for
+	// destinations' custom endpoints, besides the link-local and metadata
+	// addresses always refused.
+	DenyPrivateEndpoints bool
 }
 
 // Main is a running s3relay: its database, the event writer, the retention
@@ -172,7 +176,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.DB.UseKeys(keys)
 	m.Events = m.DB.NewAppender()
-	clients := &s3.Factory{}
+	clients := &s3.Factory{Endpoints: s3.EndpointPolicy{DenyPrivate: m.Config.DenyPrivateEndpoints}}
+	m.DB.UseEndpointCheck(clients.CheckEndpoint)
 	m.Engine = delivery.New(m.DB, clients, m.Log, m.Config.Engine)
 	m.Events.OnCommit = m.Engine.Notify
 	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
@@ -238,6 +243,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	attempts := fs.String("max-attempts", env("S3RELAY_MAX_ATTEMPTS", "0"), "attempts after which a delivery fails even inside --retry-for; 0 for no limit (env S3RELAY_MAX_ATTEMPTS)")
 	retryFor := fs.String("retry-for", env("S3RELAY_RETRY_FOR", "24h"), "how long a delivery failing for a retryable reason is retried before it fails (env S3RELAY_RETRY_FOR)")
 	backoffMax := fs.String("max-backoff", env("S3RELAY_MAX_BACKOFF", "5m"), "longest wait between attempts (env S3RELAY_MAX_BACKOFF)")
+	denyPrivate, denyErr := strconv.ParseBool(env("S3RELAY_DENY_PRIVATE_ENDPOINTS", "false"))
+	if denyErr != nil {
+		return &usageError{fmt.Sprintf("S3RELAY_DENY_PRIVATE_ENDPOINTS %q: want true or false", os.Getenv("S3RELAY_DENY_PRIVATE_ENDPOINTS"))}
+	}
+	fs.BoolVar(&cfg.DenyPrivateEndpoints, "deny-private-endpoints", denyPrivate, "refuse loopback and private addresses for custom S3 endpoints (env S3RELAY_DENY_PRIVATE_ENDPOINTS)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

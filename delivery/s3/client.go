@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -52,8 +53,13 @@ type Client struct {
 
 // New builds a client for cfg: credentials for its auth mode (assumed-role credentials are cached and
 // refreshed before they expire), its custom endpoint and path style, the SDK's own retries off (retries
-// live in the engine) and bounded connect and response timeouts. It makes no network call.
+// live in the engine) and bounded connect and response timeouts. A custom endpoint is reached under the
+// zero EndpointPolicy; Factory.Client applies the factory's. It makes no network call.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	return newClient(ctx, cfg, EndpointPolicy{})
+}
+
+func newClient(ctx context.Context, cfg Config, policy EndpointPolicy) (*Client, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -67,6 +73,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		config.WithRegion(cfg.Region),
 		config.WithRetryMaxAttempts(1),
 		config.WithHTTPClient(httpClient),
+	}
+	var endpoint *url.URL
+	if cfg.Endpoint != "" {
+		// check has parsed it.
+		endpoint, _ = url.Parse(cfg.Endpoint)
 	}
 	if cfg.Auth == AuthKeys {
 		opts = append(opts, config.WithCredentialsProvider(
@@ -97,6 +108,15 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		o.UsePathStyle = cfg.ForcePathStyle
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
+			// Only the S3 client talks to the host the user typed; STS and the
+			// server's own credential chain (instance metadata included) keep
+			// the unguarded client. The loaded configuration's client carries
+			// a CA bundle (AWS_CA_BUNDLE) when one is set.
+			base := httpClient
+			if loaded, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
+				base = loaded
+			}
+			o.HTTPClient = policy.httpClient(base, endpoint)
 		}
 	})
 	return &Client{cfg: cfg, api: api, creds: creds}, nil
@@ -219,6 +239,9 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 // stays the same, so connections and assumed-role credentials are shared by all of its uploads.
 // The zero Factory is ready to use; it is safe for concurrent use.
 type Factory struct {
+	// Endpoints says which addresses custom endpoints may connect to; set it before the first Client.
+	Endpoints EndpointPolicy
+
 	mu      sync.Mutex
 	clients map[string]cachedClient
 }
@@ -237,7 +260,7 @@ func (f *Factory) Client(ctx context.Context, id string, cfg Config) (*Client, e
 	if cached, ok := f.clients[id]; ok && cached.fingerprint == fp {
 		return cached.client, nil
 	}
-	client, err := New(ctx, cfg)
+	client, err := newClient(ctx, cfg, f.Endpoints)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", id, err)
 	}
@@ -247,6 +270,32 @@ func (f *Factory) Client(ctx context.Context, id string, cfg Config) (*Client, e
 	f.clients[id] = cachedClient{fingerprint: fp, client: client}
 	return client, nil
 }
+
+// TestConnection runs TestConnection with the factory's endpoint policy, so a test connects only
+// where deliveries may. It builds its own client, so it always sees cfg as given.
+func (f *Factory) TestConnection(ctx context.Context, cfg Config) Result {
+	return testConnection(ctx, cfg, f.Endpoints)
+}
+
+// CheckEndpoint checks a custom endpoint URL before it is stored, with the factory's endpoint
+// policy (see EndpointPolicy.CheckEndpoint). The error's text is a sentence for the user; it wraps
+// the *EndpointError.
+func (f *Factory) CheckEndpoint(endpoint string) error {
+	var e *EndpointError
+	if err := f.Endpoints.CheckEndpoint(endpoint); errors.As(err, &e) {
+		return endpointRefusal{e}
+	}
+	return nil
+}
+
+// endpointRefusal words an EndpointError for a form field.
+type endpointRefusal struct{ *EndpointError }
+
+func (r endpointRefusal) Error() string {
+	return fmt.Sprintf("%s is %s. %s", r.Addr, r.Rule, endpointHint(r.EndpointError))
+}
+
+func (r endpointRefusal) Unwrap() error { return r.EndpointError }
 
 // Forget drops the cached client of destination id, for a deleted destination.
 func (f *Factory) Forget(id string) {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -77,6 +78,9 @@ func (c Config) check() error {
 			problems = append(problems, "keys mode needs an access key id and a secret access key")
 		}
 	case AuthDefault:
+		if c.Endpoint != "" {
+			problems = append(problems, ErrDefaultAuthEndpoint.Error())
+		}
 	default:
 		problems = append(problems, fmt.Sprintf("auth %q is not one of role, keys, default", c.Auth))
 	}
@@ -92,9 +96,25 @@ func (c Config) check() error {
 		problems = append(problems, fmt.Sprintf("server-side encryption %q is not one of AES256, aws:kms", c.SSE))
 	}
 	if len(problems) > 0 {
-		return errors.New("invalid destination: " + strings.Join(problems, "; "))
+		return &configError{problems: problems}
 	}
 	return nil
+}
+
+// ErrDefaultAuthEndpoint is the reason a destination with auth "default" and a custom endpoint is
+// refused: the server's own AWS identity would sign requests to a host a user typed.
+var ErrDefaultAuthEndpoint = errors.New(`auth "default" cannot be used with a custom endpoint: ` +
+	"the server's own AWS credentials never sign requests to a host typed in Endpoint")
+
+// configError is a destination that no client can be built for. It is permanent: only a change of
+// the destination's settings gets past it.
+type configError struct{ problems []string }
+
+func (e *configError) Error() string { return "invalid destination: " + strings.Join(e.problems, "; ") }
+
+// Is reports whether the problems include ErrDefaultAuthEndpoint, for errors.Is.
+func (e *configError) Is(target error) bool {
+	return target == ErrDefaultAuthEndpoint && slices.Contains(e.problems, target.Error())
 }
 
 // ObjectKey returns the full object key for name under the destination's path prefix. Put writes keys

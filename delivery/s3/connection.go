@@ -53,15 +53,19 @@ type Step struct {
 // with the configured storage class, server-side encryption, a checksum and If-None-Match, and (3) delete
 // it, which only warns when not permitted. It never calls ListBucket or GetObject, so it needs no more
 // permissions than deliveries do. It builds its own client, so it always sees cfg as given.
+// A custom endpoint is reached under the zero EndpointPolicy; Factory.TestConnection applies the factory's.
 func TestConnection(ctx context.Context, cfg Config) Result {
+	return testConnection(ctx, cfg, EndpointPolicy{})
+}
+
+func testConnection(ctx context.Context, cfg Config, policy EndpointPolicy) Result {
 	first := StepCredentials
 	if cfg.Auth == AuthRole {
 		first = StepAssumeRole
 	}
-	client, err := New(ctx, cfg)
+	client, err := newClient(ctx, cfg, policy)
 	if err != nil {
-		return Result{Steps: []Step{{Name: first, Code: "InvalidConfig", Message: err.Error(),
-			Hint: "Fix the destination's settings and test again."}}}
+		return Result{Steps: []Step{failedStep(first, err)}}
 	}
 
 	var res Result

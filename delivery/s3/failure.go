@@ -28,7 +28,7 @@ type Failure struct {
 	HTTPStatus int
 	// Code is the AWS error code (AccessDenied, NoSuchBucket, ...), or one of s3relay's for failures
 	// without a response: ConnectionRefused, HostNotFound, ConnectionReset, Timeout, Canceled, TLSError,
-	// NetworkError, NoCredentials.
+	// NetworkError, NoCredentials, InvalidConfig, EndpointNotAllowed.
 	Code string
 	// Message is AWS's message, or the network error.
 	Message string
@@ -49,6 +49,8 @@ const (
 	CodeNetwork           = "NetworkError"
 	CodeNoCredentials     = "NoCredentials"
 	CodeAlreadyExists     = "PreconditionFailed"
+	// CodeInvalidConfig is a destination no client can be built for (see also CodeEndpointNotAllowed).
+	CodeInvalidConfig = "InvalidConfig"
 )
 
 // Classify turns an error from this package (Put, Delete, Credentials, TestConnection) or from the AWS
@@ -75,7 +77,20 @@ func Classify(err error) *Failure {
 	}
 	var credErr *credentialsError
 	inCredentials := errors.As(err, &credErr)
+	var endpointErr *EndpointError
+	var cfgErr *configError
 	switch {
+	case errors.As(err, &endpointErr):
+		// Refused before connecting to the address (or following the
+		// redirect): the answer is the same whatever listens there.
+		f.Retryable, f.Code, f.HTTPStatus, f.RequestID = false, CodeEndpointNotAllowed, 0, ""
+		f.Message, f.Hint = endpointErr.Error(), endpointHint(endpointErr)
+	case errors.As(err, &cfgErr):
+		f.Retryable, f.Code, f.Message = false, CodeInvalidConfig, cfgErr.Error()
+		f.Hint = "Fix the destination's settings and test again."
+		if errors.Is(err, ErrDefaultAuthEndpoint) {
+			f.Hint = "Fix the destination's settings: under Access choose an IAM role or access keys, or clear Endpoint to write to AWS S3."
+		}
 	case errors.Is(err, ErrAlreadyExists):
 		f.Retryable, f.Code = false, CodeAlreadyExists
 		f.Hint = "The object already exists: an earlier attempt wrote it, so it counts as delivered."
