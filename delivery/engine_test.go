@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ type rig struct {
 	Dest    *store.Destination
 	Clients *s3.Factory
 	Log     *bytes.Buffer
+
+	notify *atomic.Pointer[func()]
 }
 
 func mustRig(tb testing.TB) *rig {
@@ -48,6 +51,14 @@ func mustRig(tb testing.TB) *rig {
 	}
 	db.UseKeys(keys)
 	app := db.NewAppender()
+	// A test may start several engines in turn: the appender, already
+	// running, wakes whichever is current.
+	notify := &atomic.Pointer[func()]{}
+	app.OnCommit = func() {
+		if f := notify.Load(); f != nil {
+			(*f)()
+		}
+	}
 	actx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(actx) }()
@@ -69,7 +80,7 @@ func mustRig(tb testing.TB) *rig {
 	if err := db.CreateDestination(ctx, dest); err != nil {
 		tb.Fatal(err)
 	}
-	return &rig{DB: db, App: app, MinIO: mi, Bucket: bucket, Source: src, Dest: dest, Clients: &s3.Factory{}, Log: &bytes.Buffer{}}
+	return &rig{DB: db, App: app, notify: notify, MinIO: mi, Bucket: bucket, Source: src, Dest: dest, Clients: &s3.Factory{}, Log: &bytes.Buffer{}}
 }
 
 func (r *rig) mustMapping(tb testing.TB, m *store.Mapping) *store.Mapping {
@@ -113,7 +124,8 @@ func (r *rig) engine(cfg delivery.Config) *delivery.Engine {
 		cfg.BackoffBase, cfg.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
 	}
 	e := delivery.New(r.DB, r.Clients, slog.New(slog.NewTextHandler(r.Log, nil)), cfg)
-	r.App.OnCommit = e.Notify
+	f := e.Notify
+	r.notify.Store(&f)
 	return e
 }
 

@@ -274,6 +274,7 @@ func TestParsePublish(t *testing.T) {
 // FuzzParseSegment feeds arbitrary bodies to the request decoder: it must
 // never panic, must answer every body with messages or an EINVALID error, and
 // every message it accepts must be a JSON object with the fields it promises.
+//
 //fuzz:budget 150000x
 func FuzzParseSegment(f *testing.F) {
 	for _, seed := range []string{

@@ -13,6 +13,7 @@ import (
 // FuzzTableRoundTrip checks that any pair of string values survives an
 // RFC 4180 reader for every delimiter: quoting never lets a value leak into
 // the next cell or row.
+//
 //fuzz:budget 60000x
 func FuzzTableRoundTrip(f *testing.F) {
 	seeds := [][2]string{

@@ -125,6 +125,7 @@ func TestEncodeJSONRefusesNonObjects(t *testing.T) {
 // gives what reading it from the decoded event gives: the same text for
 // strings, numbers and booleans, and the same JSON value for objects and
 // arrays (whose key order is the sender's rather than sorted).
+//
 //fuzz:budget 300000x
 func FuzzEncodeJSONMatchesDecoded(f *testing.F) {
 	for _, s := range []string{

@@ -10,6 +10,7 @@ import (
 // FuzzParse checks that no input panics, that every error is a
 // *SyntaxError positioned inside the input, and that String parses back to
 // the same text.
+//
 //fuzz:budget 300000x
 func FuzzParse(f *testing.F) {
 	seeds := []string{
