@@ -187,7 +187,7 @@ func (s *Server) deviceMAC(userID, email string, expires int64) string {
 // rememberDevice gives the browser a known-device cookie for u, replacing
 // any other user's: one browser is usually one person's.
 func (s *Server) rememberDevice(c echo.Context, u *store.User) {
-	expires := s.logins.now().Add(deviceMaxAge).Unix()
+	expires := s.logins.clock().Add(deviceMaxAge).Unix()
 	c.SetCookie(&http.Cookie{
 		Name: deviceCookie, Value: u.ID + "." + strconv.FormatInt(expires, 10) + "." + s.deviceMAC(u.ID, u.Email, expires),
 		Path: "/login", MaxAge: int(deviceMaxAge.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
@@ -206,7 +206,7 @@ func (s *Server) knownDevice(c echo.Context, email string) bool {
 		return false
 	}
 	expires, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || s.logins.now().Unix() >= expires {
+	if err != nil || s.logins.clock().Unix() >= expires {
 		return false
 	}
 	return hmac.Equal([]byte(parts[2]), []byte(s.deviceMAC(parts[0], email, expires)))

@@ -85,10 +85,13 @@ func limiterKey(k string) string {
 // missing key yields nil when there is room (a new key would start full).
 func (l *limiter) lookup(key string, now time.Time, create bool) *bucket {
 	key = limiterKey(key)
+	if now.Sub(l.lastSweep) >= l.full() {
+		l.sweep(now)
+	}
 	if b, ok := l.buckets[key]; ok {
 		return b
 	}
-	if len(l.buckets) >= l.max || now.Sub(l.lastSweep) >= l.full() {
+	if len(l.buckets) >= l.max {
 		l.sweep(now)
 	}
 	if len(l.buckets) >= l.max {
@@ -128,6 +131,13 @@ func (l *limiter) ready(key string) bool {
 	}
 	l.refill(b, now)
 	return b.tokens >= 1
+}
+
+// clock returns the limiter's time, which tests set.
+func (l *limiter) clock() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.now()
 }
 
 // reset forgets key's bucket: its next request starts with a full burst.
