@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -80,7 +81,7 @@ func (db *DB) insertUser(ctx context.Context, email, password string, onlyFirst 
 	if err := ValidateCredentials(email, password); err != nil {
 		return nil, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), db.passwordCost())
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
@@ -122,9 +123,27 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// dummyHash is compared against when the email is unknown, so that a wrong
-// email and a wrong password take the same time.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("s3relay-timing-equaliser"), bcrypt.DefaultCost)
+// dummyHashes holds, by bcrypt cost, the hash compared against when the
+// email is unknown, so that a wrong email and a wrong password take the
+// same time.
+var dummyHashes sync.Map
+
+func (db *DB) passwordCost() int {
+	if db.PasswordCost == 0 {
+		return bcrypt.DefaultCost
+	}
+	return db.PasswordCost
+}
+
+func (db *DB) dummyHash() []byte {
+	cost := db.passwordCost()
+	if h, ok := dummyHashes.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("s3relay-timing-equaliser"), cost)
+	dummyHashes.Store(cost, h)
+	return h
+}
 
 // ErrWrongPassword matches (with errors.Is) the error Authenticate returns
 // when the email belongs to a user and the password is wrong, so callers can
@@ -151,7 +170,7 @@ func (db *DB) Authenticate(ctx context.Context, email, password string) (*User, 
 	}
 	u, hash, err := db.userWithHash(ctx, `email = ?`, email)
 	if ErrorCode(err) == ENOTFOUND {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(db.dummyHash(), []byte(password))
 		return nil, Errorf(EUNAUTHORIZED, "Wrong email or password.")
 	}
 	if err != nil {
@@ -214,7 +233,7 @@ func (db *DB) SetPassword(ctx context.Context, userID, password, keepSession str
 	if err := validatePassword(password, "password"); err != nil {
 		return err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), db.passwordCost())
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
