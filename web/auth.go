@@ -152,6 +152,9 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	u, err := s.db.Authenticate(c.Request().Context(), email, c.FormValue("password"))
 	if errors.Is(err, store.ErrWrongPassword) {
+		// Charged after the check, so that nothing else creates an email's
+		// bucket. Attempts running at once may each have passed ready
+		// before any was charged; the address's own limit bounds them.
 		s.logins.take(emailKey(email))
 	}
 	if store.ErrorCode(err) == store.EUNAUTHORIZED {
