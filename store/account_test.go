@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,103 @@ func TestKeys(t *testing.T) {
 	}
 	if _, err := store.LoadKeys(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("world-readable key: err = %v, want a refusal", err)
+	}
+}
+
+func TestAuthenticateTellsWrongPasswordFromUnknownEmail(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	if _, err := db.CreateUser(ctx, "admin@example.com", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		email string
+		wrong bool
+	}{
+		{"admin@example.com", true},
+		{"ADMIN@example.com", true},
+		{"nobody@example.com", false},
+		{"not an email", false},
+		{strings.Repeat("x", 300) + "@example.com", false},
+	} {
+		_, err := db.Authenticate(ctx, tt.email, "wrong horse")
+		if store.ErrorCode(err) != store.EUNAUTHORIZED || store.ErrorMessage(err) != "Wrong email or password." {
+			t.Errorf("Authenticate(%.40q) = %v, want unauthorized with the one message", tt.email, err)
+		}
+		if got := errors.Is(err, store.ErrWrongPassword); got != tt.wrong {
+			t.Errorf("Authenticate(%.40q): is ErrWrongPassword = %v, want %v", tt.email, got, tt.wrong)
+		}
+	}
+	if err := store.ValidateCredentials(strings.Repeat("x", 243)+"@example.com", "12345678"); store.ErrorField(err) != "email" {
+		t.Errorf("255-byte email: %v, want refused", err)
+	}
+}
+
+func TestSetPasswordEndsOtherSessions(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	u, err := db.CreateUser(ctx, "admin@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := store.SessionPolicy{Idle: time.Hour, Max: 24 * time.Hour}
+	keep, _ := db.CreateSession(ctx, u.ID, p, "test", "127.0.0.1")
+	other, _ := db.CreateSession(ctx, u.ID, p, "test", "127.0.0.1")
+	if err := db.SetPassword(ctx, u.ID, "short", keep.ID); store.ErrorField(err) != "password" {
+		t.Errorf("short password: %v, want invalid password", err)
+	}
+	if err := db.SetPassword(ctx, "usr_missing", "long enough", ""); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("missing user: %v, want not_found", err)
+	}
+	if err := db.CheckPassword(ctx, u.ID, "wrong horse"); store.ErrorCode(err) != store.EUNAUTHORIZED || store.ErrorField(err) != "current_password" {
+		t.Errorf("CheckPassword(wrong) = %v", err)
+	}
+	if err := db.SetPassword(ctx, u.ID, "new horse battery", keep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionByID(ctx, keep.ID, p); err != nil {
+		t.Errorf("kept session: %v", err)
+	}
+	if _, err := db.SessionByID(ctx, other.ID, p); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("other session: %v, want ended", err)
+	}
+	if _, err := db.Authenticate(ctx, "admin@example.com", "correct horse"); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("old password: %v, want refused", err)
+	}
+	if err := db.CheckPassword(ctx, u.ID, "new horse battery"); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	if err := db.SetPassword(ctx, u.ID, "newer horse battery", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionByID(ctx, keep.ID, p); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("with no session kept, %v, want every session ended", err)
+	}
+}
+
+func TestDeleteUserKeepsTheLastOne(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a, _ := db.CreateUser(ctx, "a@example.com", "correct horse")
+	b, _ := db.CreateUser(ctx, "b@example.com", "correct horse")
+	p := store.SessionPolicy{Idle: time.Hour, Max: 24 * time.Hour}
+	s, _ := db.CreateSession(ctx, b.ID, p, "test", "127.0.0.1")
+	if err := db.DeleteUser(ctx, "usr_missing"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("missing user: %v, want not_found", err)
+	}
+	if err := db.DeleteUser(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionByID(ctx, s.ID, p); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("removed user's session: %v, want ended", err)
+	}
+	if _, err := db.UserByEmail(ctx, "B@example.com"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("removed user: %v, want not_found", err)
+	}
+	if err := db.DeleteUser(ctx, a.ID); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("last user: %v, want conflict", err)
+	}
+	if n, _ := db.CountUsers(ctx); n != 1 {
+		t.Errorf("users = %d, want the last one kept", n)
 	}
 }

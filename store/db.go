@@ -38,6 +38,9 @@ type DB struct {
 
 	// Now returns the current time; tests replace it to control the clock.
 	Now func() time.Time
+	// PasswordCost is the bcrypt cost of new password hashes; 0 means
+	// bcrypt.DefaultCost. Tests lower it: bcrypt is slow under -race.
+	PasswordCost int
 }
 
 // Open opens (creating it when missing) the database at path and applies every

@@ -26,6 +26,10 @@ type Keys struct {
 	SessionHash []byte
 	// CSRF signs anti-forgery tokens.
 	CSRF []byte
+	// Flash signs the one-time notice cookie.
+	Flash []byte
+	// Device signs the cookie that marks a browser where a user signed in.
+	Device []byte
 
 	aead cipher.AEAD
 }
@@ -100,6 +104,12 @@ func deriveKeys(master []byte) (*Keys, error) {
 		return nil, fmt.Errorf("derive key: %w", err)
 	}
 	if k.CSRF, err = derive("csrf"); err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
+	if k.Flash, err = derive("flash"); err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
+	if k.Device, err = derive("known-device"); err != nil {
 		return nil, fmt.Errorf("derive key: %w", err)
 	}
 	secret, err := derive("secrets")

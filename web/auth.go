@@ -1,10 +1,17 @@
 package web
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -71,7 +78,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
 	v := views.SetupView{Page: s.page(c, "Set up s3relay", ""), Email: strings.TrimSpace(c.FormValue("email"))}
-	if !s.logins.allow("setup:" + remoteIP(c.Request())) {
+	if !s.logins.take("setup:" + addressKey(remoteIP(c.Request()))) {
 		v.Errors = views.FormErrors{"": "Too many attempts. Wait a minute and try again."}
 		return s.render(c, http.StatusTooManyRequests, views.Setup(v))
 	}
@@ -118,14 +125,38 @@ func (s *Server) handleLoginForm(c echo.Context) error {
 	return s.render(c, http.StatusOK, views.Login(views.LoginView{Page: s.page(c, "Sign in", ""), Next: safeNext(c.QueryParam("next"))}))
 }
 
+// handleLogin checks a sign-in. Its limits are ordered so that nothing an
+// unauthenticated client sends grows the server's memory: an email too long
+// to exist is refused first, then the client address's bucket is charged, and
+// only a real failed password check (a user's email, a wrong password) is
+// charged to the email's bucket. The email's limit does not apply to a
+// browser where that user signed in before (its known-device cookie), so a
+// stranger guessing the admin's password cannot lock the admin out.
 func (s *Server) handleLogin(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	v := views.LoginView{Page: s.page(c, "Sign in", ""), Email: email, Next: safeNext(c.FormValue("next"))}
-	if !s.logins.allow("ip:"+remoteIP(c.Request()), "email:"+strings.ToLower(email)) {
+	if len(email) > store.MaxEmailLen {
+		v.Email = ""
+		v.Errors = views.FormErrors{"email": fmt.Sprintf("Email must be at most %d bytes.", store.MaxEmailLen)}
+		return s.render(c, http.StatusUnprocessableEntity, views.Login(v))
+	}
+	ip := remoteIP(c.Request())
+	if !s.logins.take(addressKey(ip)) {
 		v.Errors = views.FormErrors{"": "Too many sign-in attempts. Wait a minute and try again."}
 		return s.render(c, http.StatusTooManyRequests, views.Login(v))
 	}
+	known := s.knownDevice(c, email)
+	if !known && !s.logins.ready(emailKey(email)) {
+		v.Errors = views.FormErrors{"": "Too many failed sign-ins for this email. Wait a minute and try again, or sign in from a browser you signed in with before."}
+		return s.render(c, http.StatusTooManyRequests, views.Login(v))
+	}
 	u, err := s.db.Authenticate(c.Request().Context(), email, c.FormValue("password"))
+	if errors.Is(err, store.ErrWrongPassword) {
+		// Charged after the check, so that nothing else creates an email's
+		// bucket. Attempts running at once may each have passed ready
+		// before any was charged; the address's own limit bounds them.
+		s.logins.take(emailKey(email))
+	}
 	if store.ErrorCode(err) == store.EUNAUTHORIZED {
 		v.Errors = views.FormErrors{"password": store.ErrorMessage(err)}
 		return s.render(c, http.StatusUnauthorized, views.Login(v))
@@ -133,11 +164,55 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.logins.reset(emailKey(email))
 	if err := s.signIn(c, u.ID); err != nil {
 		return err
 	}
-	s.log.Info("signed in", "email", u.Email, "remote", remoteIP(c.Request()))
+	s.rememberDevice(c, u)
+	s.log.Info("signed in", "email", u.Email, "remote", ip, "known_device", known)
 	return c.Redirect(http.StatusSeeOther, v.Next)
+}
+
+// deviceCookie marks a browser where a user signed in: an expiry and an HMAC
+// binding it to the user's id and email. It only exempts that browser from
+// the email's sign-in limit; the password is still checked.
+const (
+	deviceCookie = "s3relay_device"
+	deviceMaxAge = 180 * 24 * time.Hour
+)
+
+func (s *Server) deviceMAC(userID, email string, expires int64) string {
+	m := hmac.New(sha256.New, s.keys.Device)
+	fmt.Fprintf(m, "known-device\x00%s\x00%s\x00%d", userID, strings.ToLower(email), expires)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// rememberDevice gives the browser a known-device cookie for u, replacing
+// any other user's: one browser is usually one person's.
+func (s *Server) rememberDevice(c echo.Context, u *store.User) {
+	expires := s.logins.clock().Add(deviceMaxAge).Unix()
+	c.SetCookie(&http.Cookie{
+		Name: deviceCookie, Value: u.ID + "." + strconv.FormatInt(expires, 10) + "." + s.deviceMAC(u.ID, u.Email, expires),
+		Path: "/login", MaxAge: int(deviceMaxAge.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// knownDevice reports whether the request carries a live known-device
+// cookie made for email.
+func (s *Server) knownDevice(c echo.Context, email string) bool {
+	ck, err := c.Cookie(deviceCookie)
+	if err != nil {
+		return false
+	}
+	parts := strings.Split(ck.Value, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	expires, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || s.logins.clock().Unix() >= expires {
+		return false
+	}
+	return hmac.Equal([]byte(parts[2]), []byte(s.deviceMAC(parts[0], email, expires)))
 }
 
 func (s *Server) handleLogout(c echo.Context) error {

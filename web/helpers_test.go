@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/s3relay/s3relay/store"
 	"github.com/s3relay/s3relay/web"
@@ -62,6 +63,7 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 	}
 	tb.Cleanup(func() { db.Close() })
 	db.UseKeys(keys)
+	db.PasswordCost = bcrypt.MinCost // bcrypt's default cost takes a second a hash under -race
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ts := httptest.NewUnstartedServer(nil)

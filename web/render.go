@@ -29,7 +29,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 		p.User = u.Email
 	}
 	if ck, err := c.Cookie(flashCookie); err == nil {
-		p.Flash = decodeFlash(ck.Value)
+		p.Flash = s.decodeFlash(ck.Value)
 		c.SetCookie(&http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	}
 	return p
@@ -41,7 +41,7 @@ const flashCookie = "s3relay_flash"
 // redirectWithFlash answers a successful form post: 303 to the target page,
 // which shows msg once.
 func (s *Server) redirectWithFlash(c echo.Context, target, msg string) error {
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: encodeFlash(msg), Path: "/", MaxAge: 60, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	c.SetCookie(&http.Cookie{Name: flashCookie, Value: s.encodeFlash(msg), Path: "/", MaxAge: 60, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	return c.Redirect(http.StatusSeeOther, target)
 }
 

@@ -77,6 +77,9 @@ func (s *Server) routes() {
 	app.POST("/settings/tokens", s.handleTokenCreate)
 	app.POST("/settings/tokens/:id/revoke", s.handleTokenRevoke)
 	app.POST("/settings/users", s.handleUserCreate)
+	app.GET("/settings/users/:id/remove", s.handleUserRemoveForm)
+	app.POST("/settings/users/:id/remove", s.handleUserRemove)
+	app.POST("/settings/password", s.handlePasswordChange)
 
 	// Ingestion: the Segment-compatible API, and the publish API, which
 	// authenticates with a source's write key instead of an API token.

@@ -72,6 +72,8 @@ type Server struct {
 	echo    *echo.Echo
 	metrics *prometheus.Registry
 	secure  bool
+	// origin is the base URL's origin, which the dashboard's forms come from.
+	origin string
 
 	sessions *sessionStore
 	logins   *limiter
@@ -135,7 +137,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		echo:    echo.New(),
 		metrics: prometheus.NewRegistry(),
 		secure:  u.Scheme == "https",
-		logins:  newLimiter(loginRate, loginBurst),
+		origin:  normalizeOrigin(u.Scheme + "://" + u.Host),
+		logins:  newLimiter(loginEvery, loginBurst, loginMaxKeys),
 		events:  deps.Events,
 		backlog: &backlogCache{src: deps.Backlog},
 

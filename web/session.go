@@ -109,8 +109,12 @@ func (st *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessi
 }
 
 // signIn starts a new session for the user. Any session the browser held is
-// ended first, so a session id planted before sign-in is never promoted.
+// ended first, so a session id planted before sign-in is never promoted. The
+// new session and a new pre-session seed change the CSRF token.
 func (s *Server) signIn(c echo.Context, userID string) error {
+	if _, err := s.newCSRFSeed(c); err != nil {
+		return err
+	}
 	old, err := s.sessions.Get(c.Request(), sessionCookie)
 	if err != nil {
 		return err
@@ -126,8 +130,12 @@ func (s *Server) signIn(c echo.Context, userID string) error {
 	return sess.Save(c.Request(), c.Response())
 }
 
-// signOut ends the request's session server-side and clears its cookie.
+// signOut ends the request's session server-side and clears its cookie. A
+// new pre-session seed changes the CSRF token.
 func (s *Server) signOut(c echo.Context) error {
+	if _, err := s.newCSRFSeed(c); err != nil {
+		return err
+	}
 	sess, err := s.sessions.Get(c.Request(), sessionCookie)
 	if err != nil {
 		return err
@@ -151,4 +159,13 @@ func (s *Server) sessionUser(ctx context.Context, r *http.Request) (*store.User,
 		return nil, nil
 	}
 	return u, err
+}
+
+// sessionID returns the id of the request's live session, or "".
+func (s *Server) sessionID(r *http.Request) (string, error) {
+	sess, err := s.sessions.Get(r, sessionCookie)
+	if err != nil {
+		return "", err
+	}
+	return sess.ID, nil
 }

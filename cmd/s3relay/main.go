@@ -61,6 +61,8 @@ commands:
   serve                      serve the dashboard and the APIs, and deliver events
   token create --name NAME   print a new management API token (shown once)
   user add --email EMAIL     create a dashboard user; the password is read from stdin
+  user passwd --email EMAIL  change a user's password (read from stdin); ends the user's sessions
+  user remove --email EMAIL  remove a user and end their sessions; the last user is kept
   version                    print the version
 
 Run "s3relay <command> -h" for a command's flags.`
@@ -79,10 +81,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return runTokenCreate(ctx, rest[1:], stdout, stderr)
 	case "user":
-		if len(rest) == 0 || rest[0] != "add" {
-			return &usageError{`unknown user command: want "s3relay user add --email EMAIL"`}
+		sub := ""
+		if len(rest) > 0 {
+			sub, rest = rest[0], rest[1:]
 		}
-		return runUserAdd(ctx, rest[1:], stdin, stdout, stderr)
+		switch sub {
+		case "add":
+			return runUserAdd(ctx, rest, stdin, stdout, stderr)
+		case "passwd":
+			return runUserPasswd(ctx, rest, stdin, stdout, stderr)
+		case "remove":
+			return runUserRemove(ctx, rest, stdout, stderr)
+		default:
+			return &usageError{`unknown user command: want "s3relay user add|passwd|remove --email EMAIL"`}
+		}
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "s3relay", buildVersion())
 		return nil
@@ -370,6 +382,65 @@ func runUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return userFacing(err)
 	}
 	fmt.Fprintf(stdout, "created user %s\n", u.Email)
+	return db.Close()
+}
+
+func runUserPasswd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user passwd", stderr)
+	email := fs.String("email", "", "email of the user (required)")
+	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		return &usageError{"--email is required"}
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	if err := store.ValidateCredentials(strings.TrimSpace(*email), password); err != nil {
+		return &usageError{store.ErrorMessage(err)}
+	}
+	db, err := openDB(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := db.UserByEmail(ctx, *email)
+	if err != nil {
+		return userFacing(err)
+	}
+	if err := db.SetPassword(ctx, u.ID, password, ""); err != nil {
+		return userFacing(err)
+	}
+	fmt.Fprintf(stdout, "changed the password of %s; their sessions have ended\n", u.Email)
+	return db.Close()
+}
+
+func runUserRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user remove", stderr)
+	email := fs.String("email", "", "email of the user (required)")
+	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		return &usageError{"--email is required"}
+	}
+	db, err := openDB(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := db.UserByEmail(ctx, *email)
+	if err != nil {
+		return userFacing(err)
+	}
+	if err := db.DeleteUser(ctx, u.ID); err != nil {
+		return userFacing(err)
+	}
+	fmt.Fprintf(stdout, "removed user %s\n", u.Email)
 	return db.Close()
 }
 

@@ -261,6 +261,14 @@ func TestCLIExitCodes(t *testing.T) {
 		{"user no password", "", []string{"user", "add", "--email", "a@example.com", "--data-dir", dataDir}, 2, "no password"},
 		{"user added", "long enough pw\n", []string{"user", "add", "--email", "a@example.com", "--data-dir", dataDir}, 0, ""},
 		{"user twice", "long enough pw\n", []string{"user", "add", "--email", "a@example.com", "--data-dir", dataDir}, 1, "already exists"},
+		{"unknown user command", "", []string{"user", "delete"}, 2, "unknown user command"},
+		{"passwd without email", "", []string{"user", "passwd", "--data-dir", dataDir}, 2, "--email is required"},
+		{"passwd short password", "short\n", []string{"user", "passwd", "--email", "a@example.com", "--data-dir", dataDir}, 2, "at least 8"},
+		{"passwd unknown user", "long enough pw\n", []string{"user", "passwd", "--email", "b@example.com", "--data-dir", dataDir}, 1, "No user has the email"},
+		{"passwd", "another long pw\n", []string{"user", "passwd", "--email", "A@example.com", "--data-dir", dataDir}, 0, ""},
+		{"remove without email", "", []string{"user", "remove", "--data-dir", dataDir}, 2, "--email is required"},
+		{"remove unknown user", "", []string{"user", "remove", "--email", "b@example.com", "--data-dir", dataDir}, 1, "No user has the email"},
+		{"remove last user", "", []string{"user", "remove", "--email", "a@example.com", "--data-dir", dataDir}, 1, "last administrator"},
 		{"unusable data dir", "", []string{"token", "create", "--name", "x", "--data-dir", "/proc/s3relay"}, 1, "data dir"},
 		{"version", "", []string{"version"}, 0, ""},
 	}
@@ -294,6 +302,57 @@ func TestAdminFromEnvironment(t *testing.T) {
 	if strings.Contains(s.log.String(), "setup_code") {
 		t.Error("a setup code was printed although an admin was created")
 	}
+}
+
+func TestUserPasswdAndRemoveWhileServing(t *testing.T) {
+	dataDir := t.TempDir()
+	s := startServer(t, dataDir, "S3RELAY_ADMIN_EMAIL=ops@example.com", "S3RELAY_ADMIN_PASSWORD=from the env")
+	if _, stderr, code := runCLI(t, "second password\n", "user", "add", "--email", "dev@example.com", "--data-dir", dataDir); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, stderr)
+	}
+	dev := newBrowser(t, s.URL)
+	if code := dev.login("dev@example.com", "second password"); code != http.StatusSeeOther {
+		t.Fatalf("sign-in: status %d", code)
+	}
+	stdout, stderr, code := runCLI(t, "changed password\n", "user", "passwd", "--email", "dev@example.com", "--data-dir", dataDir)
+	if code != 0 || !strings.Contains(stdout, "dev@example.com") {
+		t.Fatalf("user passwd: exit %d: %s%s", code, stdout, stderr)
+	}
+	if status := dev.status("/settings"); status != http.StatusSeeOther {
+		t.Errorf("session after user passwd: /settings status %d, want 303 (ended)", status)
+	}
+	if code := newBrowser(t, s.URL).login("dev@example.com", "second password"); code != http.StatusUnauthorized {
+		t.Errorf("old password: status %d, want 401", code)
+	}
+	if code := dev.login("dev@example.com", "changed password"); code != http.StatusSeeOther {
+		t.Fatalf("new password: status %d, want 303", code)
+	}
+	if _, stderr, code := runCLI(t, "", "user", "remove", "--email", "dev@example.com", "--data-dir", dataDir); code != 0 {
+		t.Fatalf("user remove: exit %d: %s", code, stderr)
+	}
+	if status := dev.status("/settings"); status != http.StatusSeeOther {
+		t.Errorf("session after user remove: /settings status %d, want 303 (ended)", status)
+	}
+	if code := newBrowser(t, s.URL).login("dev@example.com", "changed password"); code != http.StatusUnauthorized {
+		t.Errorf("removed user: status %d, want 401", code)
+	}
+	if _, stderr, code := runCLI(t, "", "user", "remove", "--email", "ops@example.com", "--data-dir", dataDir); code != 1 || !strings.Contains(stderr, "last administrator") {
+		t.Errorf("removing the last user: exit %d %q, want 1 naming the last administrator", code, stderr)
+	}
+	if code := newBrowser(t, s.URL).login("ops@example.com", "from the env"); code != http.StatusSeeOther {
+		t.Errorf("the last administrator cannot sign in: status %d", code)
+	}
+}
+
+// status fetches a page with the browser's cookies and returns its status.
+func (b *browser) status(path string) int {
+	b.tb.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // browser is a cookie-keeping client that signs in through the login form.
