@@ -22,8 +22,9 @@ const (
 // csrf protects every state-changing dashboard request, in two lines.
 //
 // First, a request that says it comes from another site is refused: an
-// Origin header must be the base URL's origin, and Sec-Fetch-Site, when the
-// browser sends it, must be same-origin or none.
+// Origin header must be the base URL's origin or name the host the request
+// was sent to, and Sec-Fetch-Site, when the browser sends it, must be
+// same-origin or none.
 //
 // Second, a token, in forms and in htmx's header, is bound to the session:
 // signed in, it is the HMAC of the session's id; before sign-in, the HMAC of
@@ -97,7 +98,7 @@ func (s *Server) csrfToken(seed, sessionID string) string {
 // another site. Clients that send neither header (scripts, old browsers)
 // are left to the token.
 func (s *Server) checkSameOrigin(r *http.Request) error {
-	if o := r.Header.Get("Origin"); o != "" && normalizeOrigin(o) != s.origin {
+	if o := r.Header.Get("Origin"); o != "" && !s.sameOrigin(o, r) {
 		if len(o) > 100 {
 			o = o[:100] + "…"
 		}
@@ -109,6 +110,19 @@ func (s *Server) checkSameOrigin(r *http.Request) error {
 		return nil
 	}
 	return echo.NewHTTPError(http.StatusForbidden, "This request came from another site and was refused. Use the dashboard's own forms.")
+}
+
+// sameOrigin tells whether an Origin header names the dashboard: the base
+// URL's origin, or the host the request was sent to (the page's own origin,
+// whatever name the browser used for the server, e.g. localhost rather than
+// 127.0.0.1), as net/http's CrossOriginProtection compares them.
+func (s *Server) sameOrigin(origin string, r *http.Request) bool {
+	o := normalizeOrigin(origin)
+	if o == s.origin {
+		return true
+	}
+	scheme, host, ok := strings.Cut(o, "://")
+	return ok && host != "" && normalizeOrigin(scheme+"://"+r.Host) == o
 }
 
 // normalizeOrigin lowercases an origin's scheme and host and drops a

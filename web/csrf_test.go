@@ -87,8 +87,9 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 		"typed URL":        {"Sec-Fetch-Site": "none"},
 		"no headers":       {},
 	} {
-		if status, _ := post(h); status != http.StatusOK {
-			t.Errorf("%s: status %d, want 200", name, status)
+		if status, body := post(h); status != http.StatusOK {
+			i := strings.Index(body, "<main")
+			t.Errorf("%s: status %d, want 200: %.600s", name, status, body[max(i, 0):])
 		}
 	}
 
@@ -137,5 +138,39 @@ func TestForgedFlashIsNotShown(t *testing.T) {
 	_, body := c.get("/settings")
 	if got := mustDoc(t, body).Find(`[data-testid="flash"]`).Text(); !strings.Contains(got, "second@example.com added") {
 		t.Errorf("flash after adding a user = %q", got)
+	}
+}
+
+// TestDashboardUnderAnotherNameOfTheServer: a browser that opened the
+// dashboard as localhost while the base URL says 127.0.0.1 sends an Origin
+// naming the host it sent the request to, and its forms work.
+func TestDashboardUnderAnotherNameOfTheServer(t *testing.T) {
+	e := MustEnv(t)
+	c := e.client(t)
+	c.base = strings.Replace(e.HTTP.URL, "127.0.0.1", "localhost", 1)
+	if c.base == e.HTTP.URL {
+		t.Fatalf("test server at %s, want 127.0.0.1", e.HTTP.URL)
+	}
+	c.login(adminEmail, adminPassword)
+	tok := c.csrf("/settings")
+	post := func(origin string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, c.base+"/settings/tokens", strings.NewReader(url.Values{"_csrf": {tok}, "token_name": {"x"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		return resp.StatusCode
+	}
+	if got := post(c.base); got != http.StatusOK {
+		t.Errorf("Origin %s sent to %s: status %d, want 200", c.base, c.base, got)
+	}
+	// Another host than the one the request went to is still refused.
+	if got := post(strings.Replace(c.base, "localhost", "localhost.example", 1)); got != http.StatusForbidden {
+		t.Errorf("Origin of another host: status %d, want 403", got)
 	}
 }

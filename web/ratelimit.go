@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Sign-in attempts allowed per client address and per email: a burst, then
@@ -23,9 +25,10 @@ const (
 	maxLimiterKey = 300
 )
 
-// limiter is a token bucket per key (a client address, an email). Keys that
-// have been idle long enough to be full again are swept, so the table holds
-// only the keys seen within the last refill window, and never more than max.
+// limiter is a token bucket (golang.org/x/time/rate) per key: a client
+// address, an email. Keys that have been idle long enough to be full again
+// are swept, so the table holds only the keys seen within the last refill
+// window, and never more than max.
 //
 // A full table does not grow and does not evict: a key without a bucket
 // shares one overflow bucket with every other such key until a sweep makes
@@ -36,41 +39,30 @@ const (
 // for at most one refill window.
 type limiter struct {
 	mu        sync.Mutex
-	every     time.Duration // one token per every
-	burst     float64
+	r         rate.Limit
+	burst     int
 	max       int
 	buckets   map[string]*bucket
-	overflow  bucket
+	overflow  *rate.Limiter
 	lastSweep time.Time
 	now       func() time.Time
 }
 
 type bucket struct {
-	tokens float64
-	last   time.Time
+	lim  *rate.Limiter
+	seen time.Time
 }
 
 func newLimiter(every time.Duration, burst, maxKeys int) *limiter {
-	return &limiter{every: every, burst: float64(burst), max: maxKeys, buckets: map[string]*bucket{}, now: time.Now}
-}
-
-// refill brings b's tokens up to date at now.
-func (l *limiter) refill(b *bucket, now time.Time) {
-	if b.last.IsZero() {
-		b.tokens, b.last = l.burst, now
-		return
-	}
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens += float64(d) / float64(l.every)
-		if b.tokens > l.burst {
-			b.tokens = l.burst
-		}
-		b.last = now
-	}
+	r := rate.Every(every)
+	return &limiter{r: r, burst: burst, max: maxKeys, buckets: map[string]*bucket{},
+		overflow: rate.NewLimiter(r, burst), now: time.Now}
 }
 
 // full is how long an idle bucket takes to refill completely.
-func (l *limiter) full() time.Duration { return time.Duration(l.burst * float64(l.every)) }
+func (l *limiter) full() time.Duration {
+	return time.Duration(float64(l.burst) / float64(l.r) * float64(time.Second))
+}
 
 func limiterKey(k string) string {
 	if len(k) <= maxLimiterKey {
@@ -80,29 +72,30 @@ func limiterKey(k string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// lookup returns key's bucket, creating it when create is set and there is
-// room; the overflow bucket when the table is full. Without create, a
+// lookup returns key's limiter, creating it when create is set and there is
+// room; the overflow limiter when the table is full. Without create, a
 // missing key yields nil when there is room (a new key would start full).
-func (l *limiter) lookup(key string, now time.Time, create bool) *bucket {
+func (l *limiter) lookup(key string, now time.Time, create bool) *rate.Limiter {
 	key = limiterKey(key)
 	if now.Sub(l.lastSweep) >= l.full() {
 		l.sweep(now)
 	}
 	if b, ok := l.buckets[key]; ok {
-		return b
+		b.seen = now
+		return b.lim
 	}
 	if len(l.buckets) >= l.max {
 		l.sweep(now)
 	}
 	if len(l.buckets) >= l.max {
-		return &l.overflow
+		return l.overflow
 	}
 	if !create {
 		return nil
 	}
-	b := &bucket{}
+	b := &bucket{lim: rate.NewLimiter(l.r, l.burst), seen: now}
 	l.buckets[key] = b
-	return b
+	return b.lim
 }
 
 // take takes one token from key's bucket and reports whether there was one.
@@ -110,13 +103,7 @@ func (l *limiter) take(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	b := l.lookup(key, now, true)
-	l.refill(b, now)
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return l.lookup(key, now, true).AllowN(now, 1)
 }
 
 // ready reports whether key's bucket has a token, without taking it and
@@ -125,12 +112,8 @@ func (l *limiter) ready(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	b := l.lookup(key, now, false)
-	if b == nil {
-		return true
-	}
-	l.refill(b, now)
-	return b.tokens >= 1
+	lim := l.lookup(key, now, false)
+	return lim == nil || lim.TokensAt(now) >= 1
 }
 
 // clock returns the limiter's time, which tests set.
@@ -165,7 +148,7 @@ func (l *limiter) sweep(now time.Time) {
 	l.lastSweep = now
 	full := l.full()
 	for k, b := range l.buckets {
-		if now.Sub(b.last) >= full {
+		if now.Sub(b.seen) >= full {
 			delete(l.buckets, k)
 		}
 	}
