@@ -63,12 +63,15 @@ func (r *router) run(ctx context.Context) error {
 			}
 		}
 		n, err := r.routeChunk(ctx)
-		if err != nil && ctx.Err() == nil {
-			r.e.log.Error("route events", "err", err)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.e.log.Error("route events", "err", err)
+			}
 			// A chunk routed halfway leaves open batches that do not match the
 			// cursors: start again from what is persisted, where sealed events
-			// are known and skipped.
-			r.mappings, r.refreshed = map[string]*mstate{}, time.Time{}
+			// are known and skipped. Also when ctx ended it: drain starts
+			// from there.
+			r.reset()
 		}
 		caughtUp := n < routeChunk
 		if caughtUp {
@@ -90,6 +93,38 @@ func (r *router) run(ctx context.Context) error {
 			return ctx.Err()
 		case <-r.e.wakeRouter:
 		case <-time.After(wait):
+		}
+	}
+}
+
+// reset forgets the open batches and the mappings: the next refresh starts
+// again from the persisted cursors.
+func (r *router) reset() {
+	r.mappings, r.refreshed = map[string]*mstate{}, time.Time{}
+}
+
+// drain routes every committed event not routed yet, until caught up with
+// the head. It runs on shutdown, once the event writer has stopped and before
+// the open batches are sealed, so that a clean stop leaves every committed
+// event in a file.
+func (r *router) drain(ctx context.Context) error {
+	var errs int
+	for {
+		if r.refreshed.IsZero() {
+			if err := r.refresh(ctx); err != nil {
+				return err
+			}
+		}
+		n, err := r.routeChunk(ctx)
+		if err != nil {
+			r.reset()
+			if errs++; errs == 3 || ctx.Err() != nil {
+				return err
+			}
+			continue
+		}
+		if n < routeChunk {
+			return nil
 		}
 	}
 }
