@@ -33,6 +33,7 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	keys  *Keys
+	disk  diskState
 
 	// Now returns the current time; tests replace it to control the clock.
 	Now func() time.Time
