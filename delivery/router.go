@@ -74,8 +74,9 @@ func (r *router) run(ctx context.Context) error {
 			r.reset()
 		}
 		caughtUp := n < routeChunk
+		sealFailed := false
 		if caughtUp {
-			r.sealExpired(ctx)
+			sealFailed = r.sealExpired(ctx)
 		}
 		r.saveCursors(ctx)
 		if ctx.Err() != nil {
@@ -85,7 +86,9 @@ func (r *router) run(ctx context.Context) error {
 			continue
 		}
 		wait := r.e.cfg.Poll
-		if d, ok := r.nextDeadline(); ok {
+		// A seal that failed (a full disk) is tried again at the next poll,
+		// not in a loop on its passed deadline.
+		if d, ok := r.nextDeadline(); ok && !sealFailed {
 			wait = min(wait, max(time.Until(d), 5*time.Millisecond))
 		}
 		select {
@@ -326,7 +329,9 @@ func (st *mstate) persistable() int64 {
 	return c
 }
 
-func (r *router) sealExpired(ctx context.Context) {
+// sealExpired seals the batches past their age, and reports whether a seal
+// failed.
+func (r *router) sealExpired(ctx context.Context) (failed bool) {
 	now := time.Now()
 	for _, st := range r.mappings {
 		age := time.Duration(st.c.Mapping.BatchMaxAgeSeconds) * time.Second
@@ -334,10 +339,12 @@ func (r *router) sealExpired(ctx context.Context) {
 			if !now.Before(b.firstReceived.Add(age)) {
 				if err := r.seal(ctx, st, b); err != nil && ctx.Err() == nil {
 					r.e.log.Error("seal batch", "mapping", st.c.Mapping.ID, "err", err)
+					failed = true
 				}
 			}
 		}
 	}
+	return failed
 }
 
 // sealAll seals every open batch, whatever its size or age: on shutdown.
