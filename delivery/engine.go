@@ -137,9 +137,11 @@ func wake(ch chan struct{}) {
 	}
 }
 
-// Run routes and uploads until ctx is cancelled. On cancel it seals the open
-// batches (so nothing waits in memory), lets in-flight uploads finish within
-// the grace period, and returns; what is left is resumed by the next Run.
+// Run routes and uploads until ctx is cancelled. On cancel it routes every
+// event committed so far and seals the open batches (so nothing waits in
+// memory), lets in-flight uploads finish within the grace period, and
+// returns; what is left is resumed by the next Run. Cancel ctx once no more
+// events are committed (the event writer has stopped).
 func (e *Engine) Run(ctx context.Context) error {
 	if n, err := e.db.ResetInterrupted(ctx); err != nil {
 		return err
@@ -157,10 +159,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	r := newRouter(e)
 	err := r.run(ctx)
 
-	// Graceful stop: open batches become pending deliveries, then uploads
-	// in flight get the grace period.
+	// Graceful stop: events committed up to now (the writer has stopped)
+	// are routed, open batches become pending deliveries, then uploads in
+	// flight get the grace period.
 	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Grace)
 	defer cancel()
+	if derr := r.drain(sealCtx); derr != nil {
+		e.log.Error("route committed events on shutdown; they are routed at the next start", "err", derr)
+	}
 	if serr := r.sealAll(sealCtx); serr != nil {
 		e.log.Error("seal open batches on shutdown", "err", serr)
 	}

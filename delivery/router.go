@@ -63,16 +63,20 @@ func (r *router) run(ctx context.Context) error {
 			}
 		}
 		n, err := r.routeChunk(ctx)
-		if err != nil && ctx.Err() == nil {
-			r.e.log.Error("route events", "err", err)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.e.log.Error("route events", "err", err)
+			}
 			// A chunk routed halfway leaves open batches that do not match the
 			// cursors: start again from what is persisted, where sealed events
-			// are known and skipped.
-			r.mappings, r.refreshed = map[string]*mstate{}, time.Time{}
+			// are known and skipped. Also when ctx ended it: drain starts
+			// from there.
+			r.reset()
 		}
 		caughtUp := n < routeChunk
+		sealFailed := false
 		if caughtUp {
-			r.sealExpired(ctx)
+			sealFailed = r.sealExpired(ctx)
 		}
 		r.saveCursors(ctx)
 		if ctx.Err() != nil {
@@ -82,7 +86,9 @@ func (r *router) run(ctx context.Context) error {
 			continue
 		}
 		wait := r.e.cfg.Poll
-		if d, ok := r.nextDeadline(); ok {
+		// A seal that failed (a full disk) is tried again at the next poll,
+		// not in a loop on its passed deadline.
+		if d, ok := r.nextDeadline(); ok && !sealFailed {
 			wait = min(wait, max(time.Until(d), 5*time.Millisecond))
 		}
 		select {
@@ -90,6 +96,38 @@ func (r *router) run(ctx context.Context) error {
 			return ctx.Err()
 		case <-r.e.wakeRouter:
 		case <-time.After(wait):
+		}
+	}
+}
+
+// reset forgets the open batches and the mappings: the next refresh starts
+// again from the persisted cursors.
+func (r *router) reset() {
+	r.mappings, r.refreshed = map[string]*mstate{}, time.Time{}
+}
+
+// drain routes every committed event not routed yet, until caught up with
+// the head. It runs on shutdown, once the event writer has stopped and before
+// the open batches are sealed, so that a clean stop leaves every committed
+// event in a file.
+func (r *router) drain(ctx context.Context) error {
+	var errs int
+	for {
+		if r.refreshed.IsZero() {
+			if err := r.refresh(ctx); err != nil {
+				return err
+			}
+		}
+		n, err := r.routeChunk(ctx)
+		if err != nil {
+			r.reset()
+			if errs++; errs == 3 || ctx.Err() != nil {
+				return err
+			}
+			continue
+		}
+		if n < routeChunk {
+			return nil
 		}
 	}
 }
@@ -291,7 +329,9 @@ func (st *mstate) persistable() int64 {
 	return c
 }
 
-func (r *router) sealExpired(ctx context.Context) {
+// sealExpired seals the batches past their age, and reports whether a seal
+// failed.
+func (r *router) sealExpired(ctx context.Context) (failed bool) {
 	now := time.Now()
 	for _, st := range r.mappings {
 		age := time.Duration(st.c.Mapping.BatchMaxAgeSeconds) * time.Second
@@ -299,10 +339,12 @@ func (r *router) sealExpired(ctx context.Context) {
 			if !now.Before(b.firstReceived.Add(age)) {
 				if err := r.seal(ctx, st, b); err != nil && ctx.Err() == nil {
 					r.e.log.Error("seal batch", "mapping", st.c.Mapping.ID, "err", err)
+					failed = true
 				}
 			}
 		}
 	}
+	return failed
 }
 
 // sealAll seals every open batch, whatever its size or age: on shutdown.

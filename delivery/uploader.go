@@ -143,6 +143,11 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 		// attempt wrote it and stopped before recording it.
 		out.Attempt.OK, out.Attempt.Code, out.Attempt.Message = true, "PreconditionFailed", "The object was already written by an earlier attempt."
 		defer e.succeeded(ctx, d.DestinationID)
+	case store.ErrorCode(err) == store.EUNAVAILABLE:
+		// The server's own disk is full: not the destination's fault, and
+		// never a reason to give the file up.
+		out.Attempt.OK, out.Attempt.Code, out.Attempt.Message = false, "DiskFull", store.DiskFullMessage
+		out.Status, out.NextAt, out.RetryingSince = store.StatusRetrying, e.cfg.Now().Add(diskFullRetry), d.RetryingSince
 	default:
 		f := failureOf(err)
 		out.Attempt.OK, out.Attempt.Code, out.Attempt.HTTPStatus, out.Attempt.RequestID = false, f.Code, max(f.HTTPStatus, res.HTTPStatus), first(f.RequestID, res.RequestID)
@@ -162,7 +167,7 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 		}
 	}
 	// The outcome is recorded even when shutdown cancelled the upload.
-	if err := e.db.FinishAttempt(context.WithoutCancel(ctx), d.ID, out); err != nil {
+	if err := e.finishAttempt(ctx, d.ID, out); err != nil {
 		e.log.Error("record upload attempt", "delivery", d.ID, "err", err)
 		return
 	}
@@ -281,7 +286,7 @@ func (e *Engine) build(ctx context.Context, c *Compiled, d *store.Delivery) (*bu
 	}
 	if err != nil {
 		cleanup()
-		if counted < d.Events && ctx.Err() == nil {
+		if counted < d.Events && ctx.Err() == nil && store.ErrorCode(err) != store.EUNAVAILABLE {
 			return nil, &permanentError{"EventsPurged", fmt.Sprintf("Only %d of the file's %d events are still stored.", counted, d.Events), "Events are purged after the retention period; this file cannot be rebuilt."}
 		}
 		return nil, fmt.Errorf("build file: %w", err)

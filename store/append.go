@@ -113,11 +113,13 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 	// left must not abort the transaction of the others.
 	ctx := context.Background()
 	results, err := a.commit(ctx, batch)
-	if err != nil && len(batch) > 1 {
+	a.db.noteWrite(err)
+	if err != nil && len(batch) > 1 && !isDiskFull(err) {
 		// One request can spoil a shared transaction (its source was deleted
 		// meanwhile, say): write each alone so the others still succeed.
 		for _, r := range batch {
 			res, err := a.commit(ctx, []*appendReq{r})
+			a.db.noteWrite(err)
 			r.done <- appendResult{res: res[0], err: err}
 		}
 		return

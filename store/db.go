@@ -33,6 +33,7 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	keys  *Keys
+	disk  diskState
 	// endpointCheck refuses custom endpoints before they are stored; see UseEndpointCheck.
 	endpointCheck func(endpoint string) error
 
@@ -46,10 +47,18 @@ type DB struct {
 // Open opens (creating it when missing) the database at path and applies every
 // pending migration.
 func Open(ctx context.Context, path string) (*DB, error) {
-	return openWith(ctx, path, migrationFS, "migrations")
+	return openWith(ctx, path, migrationFS, "migrations", true)
 }
 
-func openWith(ctx context.Context, dbPath string, fsys fs.FS, dir string) (*DB, error) {
+// OpenMigrated opens the database at path without applying migrations, for a
+// process that runs beside the one that owns the database (a CLI command
+// beside a server). It returns ECONFLICT when the database lacks a migration
+// this build needs.
+func OpenMigrated(ctx context.Context, path string) (*DB, error) {
+	return openWith(ctx, path, migrationFS, "migrations", false)
+}
+
+func openWith(ctx context.Context, dbPath string, fsys fs.FS, dir string, migrate bool) (*DB, error) {
 	// SQLite gives the -wal and -shm files the database file's mode, so making
 	// it 0600 first keeps every file of the database private.
 	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
@@ -72,7 +81,12 @@ func openWith(ctx context.Context, dbPath string, fsys fs.FS, dir string) (*DB, 
 	// Times are stored in milliseconds: Now gives no more, so what a create
 	// returns equals what a later read returns.
 	db := &DB{path: dbPath, write: write, read: read, Now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
-	if err := db.migrate(ctx, fsys, dir); err != nil {
+	if migrate {
+		err = db.migrate(ctx, fsys, dir)
+	} else {
+		err = db.checkMigrated(ctx, fsys, dir)
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -177,6 +191,38 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS, dir string) error {
 		if err := db.apply(ctx, m); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkMigrated returns ECONFLICT when a migration is not yet applied.
+func (db *DB) checkMigrated(ctx context.Context, fsys fs.FS, dir string) error {
+	ms, err := loadMigrations(fsys, dir)
+	if err != nil {
+		return err
+	}
+	applied := map[int]bool{}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
+		return fmt.Errorf("check migrations: %w", err)
+	}
+	if n > 0 {
+		vs, err := db.Migrations(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			applied[v] = true
+		}
+	}
+	missing := 0
+	for _, m := range ms {
+		if !applied[m.version] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return Errorf(ECONFLICT, "The database lacks %d migrations of this version of s3relay, which only \"s3relay serve\" applies.", missing)
 	}
 	return nil
 }

@@ -185,3 +185,40 @@ func TestNewIDSortsInCreationOrder(t *testing.T) {
 		prev = id
 	}
 }
+
+func TestOpenMigratedRefusesAnOlderSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s3relay.db")
+	first, err := fs.ReadFile(store.MigrationFS, "migrations/0001_accounts.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := store.OpenWith(ctx, path, fstest.MapFS{"m/0001_accounts.sql": {Data: first}}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if _, err := store.OpenMigrated(ctx, path); store.ErrorCode(err) != store.ECONFLICT {
+		t.Fatalf("OpenMigrated on an older schema: err %v, want a conflict", err)
+	}
+	// It migrated nothing: that is the server's job.
+	raw, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("migrations after a refused OpenMigrated = %d, %v; want 1", n, err)
+	}
+	raw.Close()
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = store.OpenMigrated(ctx, path)
+	if err != nil {
+		t.Fatalf("OpenMigrated once migrated: %v", err)
+	}
+	db.Close()
+}

@@ -13,6 +13,9 @@ const (
 	ELIMIT        = "limit"
 	EUNAUTHORIZED = "unauthorized"
 	EINTERNAL     = "internal"
+	// EUNAVAILABLE is a write the server cannot make for now (its disk is
+	// full); the same request succeeds later.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is the application error: a machine-readable code, a message meant for
@@ -41,8 +44,9 @@ func FieldErrorf(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of the *Error inside err, EINTERNAL for any other
-// error, and "" for nil.
+// ErrorCode returns the code of the *Error inside err, EUNAVAILABLE for a
+// write refused for lack of disk space, EINTERNAL for any other error, and ""
+// for nil.
 func ErrorCode(err error) string {
 	var e *Error
 	switch {
@@ -50,13 +54,16 @@ func ErrorCode(err error) string {
 		return ""
 	case errors.As(err, &e):
 		return e.Code
+	case isDiskFull(err):
+		return EUNAVAILABLE
 	default:
 		return EINTERNAL
 	}
 }
 
 // ErrorMessage returns the user-facing message of err. Internal errors are
-// never shown to users: their message is "Internal error".
+// never shown to users: their message is "Internal error"; a full disk's is
+// DiskFullMessage.
 func ErrorMessage(err error) string {
 	var e *Error
 	switch {
@@ -64,6 +71,8 @@ func ErrorMessage(err error) string {
 		return ""
 	case errors.As(err, &e):
 		return e.Message
+	case isDiskFull(err):
+		return DiskFullMessage
 	default:
 		return "Internal error"
 	}

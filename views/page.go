@@ -2,7 +2,11 @@
 // models defined here, never database rows.
 package views
 
-import "github.com/s3relay/s3relay/static"
+import (
+	"time"
+
+	"github.com/s3relay/s3relay/static"
+)
 
 // Page is what every dashboard page's layout needs.
 type Page struct {
@@ -16,6 +20,9 @@ type Page struct {
 	CSRF string
 	// Flash is a one-time notice shown at the top of the page.
 	Flash string
+	// DiskFull is set while the server's disk is full, since DiskFullSince.
+	DiskFull      bool
+	DiskFullSince time.Time
 }
 
 // FormErrors maps a form field's name to the message shown next to it. The

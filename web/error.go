@@ -19,7 +19,13 @@ var statusOf = map[string]int{
 	store.ECONFLICT:     http.StatusConflict,
 	store.ELIMIT:        http.StatusUnprocessableEntity,
 	store.EINTERNAL:     http.StatusInternalServerError,
+	store.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
+
+// unavailableRetryAfter is the Retry-After of a 503 answered while the disk
+// is full: long enough not to hammer a full disk, short enough that clients
+// resume soon after space is freed.
+const unavailableRetryAfter = "30"
 
 // codeOf maps an HTTP status raised by echo itself (unknown route, wrong
 // method, body too large) to an application error code.
@@ -64,7 +70,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, body := s.describe(err, c)
-	if status >= 500 {
+	switch {
+	case body.Code == store.EUNAVAILABLE:
+		// Not logged per request: a full disk refuses every one of them;
+		// /readyz, the metrics and the dashboard banner tell.
+		c.Response().Header().Set("Retry-After", unavailableRetryAfter)
+	case status >= 500:
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
 	if status == http.StatusUnauthorized {

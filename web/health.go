@@ -15,7 +15,12 @@ func (s *Server) handleHealthz(c echo.Context) error {
 }
 
 // handleReadyz answers 200 when the database accepts writes, 503 otherwise.
+// A full disk makes it 503 too, until space is freed: the last commit of
+// events failed for lack of space.
 func (s *Server) handleReadyz(c echo.Context) error {
+	if _, full := s.db.DiskFull(); full {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "disk full"})
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {

@@ -25,6 +25,7 @@ func (s *Server) render(c echo.Context, status int, comp templ.Component) error 
 func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: title, Nav: nav}
 	p.CSRF, _ = c.Get(csrfCtxKey).(string)
+	p.DiskFullSince, p.DiskFull = s.db.DiskFull()
 	if u := currentUser(c); u != nil {
 		p.User = u.Email
 	}

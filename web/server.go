@@ -166,6 +166,16 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		Name: "s3relay_events_refused_total", Help: "Messages refused with 429 because delivery was behind.",
 	})
 	s.metrics.MustRegister(s.httpRequests, s.eventsStored, s.eventsDuplicate, s.eventsDropped, s.ingestRefused)
+	s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "s3relay_storage_full_total", Help: "Commits of events refused because the data dir's disk was full.",
+	}, func() float64 { return float64(db.DiskFullErrors()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "s3relay_storage_full", Help: "1 while the data dir's disk is full and ingestion answers 503, else 0.",
+	}, func() float64 {
+		if _, full := db.DiskFull(); full {
+			return 1
+		}
+		return 0
+	}))
 	s.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "s3relay_build_info",
 		Help:        "Always 1; the version label tells which build runs.",

@@ -171,12 +171,22 @@ type Main struct {
 	Engine    *delivery.Engine
 	Retention *delivery.Retention
 	HTTP      *web.Server
+
+	lock *dataDirLock
+	ln   net.Listener
 }
 
-// Open creates the data dir when needed and opens the database and keys.
+// Open creates the data dir when needed, locks it, opens the database and
+// keys, and binds the listen address.
 func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	// The lock comes before anything else is opened: a second server must
+	// neither migrate the database nor reset the first one's uploads.
+	var err error
+	if m.lock, err = lockDataDir(m.Config.DataDir); err != nil {
+		return err
 	}
 	keys, err := store.LoadKeys(m.Config.DataDir)
 	if err != nil {
@@ -202,6 +212,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return &usageError{err.Error()}
 	}
+	// Bound before the setup code is printed: a code for a server that
+	// cannot listen would lead nowhere.
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
 	return m.HTTP.Prepare(ctx, m.Config.AdminEmail, m.Config.AdminPassword)
 }
 
@@ -211,10 +226,14 @@ func (m *Main) Open(ctx context.Context) error {
 // which seals its open batches and finishes in-flight uploads within its grace
 // period. Close then closes the database.
 func (m *Main) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", m.Config.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	ln := m.ln
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
 	}
+	m.ln = nil // the HTTP server closes it
 	// The writer outlives ctx: it stops only after the HTTP server has.
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	writerDone := make(chan error, 1)
@@ -227,19 +246,25 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.Log.Info("s3relay serving", "version", buildVersion(), "addr", ln.Addr().String(),
 		"url", web.BaseURLFromAddr(ln.Addr().String()), "data_dir", m.Config.DataDir)
-	err = m.HTTP.Run(ctx, ln)
+	err := m.HTTP.Run(ctx, ln)
 	stopWriter()
 	werr := <-writerDone
 	stopEngine()
 	return errors.Join(err, werr, <-engineDone, <-retentionDone)
 }
 
-// Close releases what Open acquired.
+// Close releases what Open acquired; the data dir's lock last.
 func (m *Main) Close() error {
-	if m.DB != nil {
-		return m.DB.Close()
+	var err error
+	if m.ln != nil {
+		m.ln.Close()
+		m.ln = nil
 	}
-	return nil
+	if m.DB != nil {
+		err = m.DB.Close()
+		m.DB = nil
+	}
+	return errors.Join(err, m.lock.Release())
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -315,7 +340,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // openDB opens the database of a data dir for the CLI's one-off commands,
-// which may run while a server uses the same data dir.
+// which may run while a server uses the same data dir. The server owns the
+// schema then: the command migrates nothing and refuses a database its
+// version is newer than. With no server, the command creates keys and
+// migrates under the data dir's lock, taken shared so that commands run
+// side by side; a server starting meanwhile waits for it.
 func openDB(ctx context.Context, dataDir string) (*store.DB, error) {
 	if _, err := os.Stat(dataDir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -326,10 +355,27 @@ func openDB(ctx context.Context, dataDir string) (*store.DB, error) {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
+	path := filepath.Join(dataDir, "s3relay.db")
+	lock, err := shareDataDir(dataDir)
+	var busy *errDataDirInUse
+	if errors.As(err, &busy) {
+		if _, err := store.LoadKeys(dataDir); err != nil {
+			return nil, err
+		}
+		db, err := store.OpenMigrated(ctx, path)
+		if store.ErrorCode(err) == store.ECONFLICT {
+			return nil, fmt.Errorf("%s runs on data dir %s with an older database: upgrade it first (%s)", busy.who(), dataDir, store.ErrorMessage(err))
+		}
+		return db, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
 	if _, err := store.LoadKeys(dataDir); err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, filepath.Join(dataDir, "s3relay.db"))
+	return store.Open(ctx, path)
 }
 
 func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
