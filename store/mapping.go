@@ -110,6 +110,8 @@ func (m *Mapping) Validate() error {
 		return FieldErrorf("name", "Name is required.")
 	case utf8.RuneCountInString(m.Name) > 100:
 		return FieldErrorf("name", "Name must be at most 100 characters.")
+	case !plainText(m.Name):
+		return FieldErrorf("name", notPlainText, "Name")
 	case strings.TrimSpace(m.Trigger) == "":
 		return FieldErrorf("trigger", "Trigger is required, e.g. %s.", DefaultTrigger)
 	case len(m.Trigger) > MaxTriggerBytes:

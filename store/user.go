@@ -45,6 +45,9 @@ func validateEmail(email string) error {
 	if email == "" {
 		return FieldErrorf("email", "Email is required.")
 	}
+	if !plainText(email) {
+		return FieldErrorf("email", notPlainText, "Email")
+	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
 		return FieldErrorf("email", "%q is not an email address.", email)
