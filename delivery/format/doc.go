@@ -47,6 +47,12 @@
 //     JavaScript numbers. A runtime error (a function applied to the wrong
 //     type, say) yields null for that cell rather than failing the file.
 //
+// Column values and key templates are at most [MaxExpressionBytes] long,
+// and a JMESPath expression nests at most [MaxExpressionDepth] levels, both
+// checked before the expression is parsed (and the depth of the parsed tree
+// after): the library's parser and evaluator recurse once per level, so an
+// unbounded expression could exhaust the stack, a fatal error.
+//
 // Transforms apply to a cell's text: "sha256" writes the lowercase hex
 // SHA-256 of it and leaves an empty cell empty (as Segment's columns_to_hash
 // does), "normalize" lowercases and trims it.
