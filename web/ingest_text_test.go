@@ -138,3 +138,18 @@ func TestIngestedTextIsValidUTF8JSON(t *testing.T) {
 		}
 	}
 }
+
+// Events given to a preview are normalized as ingested ones are.
+func TestPreviewEventsAreNormalized(t *testing.T) {
+	r := mustMappingRig(t, false)
+	m := r.mustCreateMapping(t, `{"name": "raw", "format": "jsonl"}`)
+	p := r.mustPreview(t, m.ID, "{\"events\": [{\"type\": \"track\", \"event\": \"E\xff\", \"userId\": \"u\", \"properties\": {\"p\": \"\\ud800\", \"q\": \"\\ud83e\\udd84\"}}]}")
+	if len(p.Objects) != 1 {
+		t.Fatalf("preview: %+v", p)
+	}
+	body := bytesOf(t, p, 0)
+	mustBeCleanJSON(t, "preview row", body)
+	if !strings.Contains(string(body), `"E`+"\uFFFD"+`"`) || !strings.Contains(string(body), `"\ufffd"`) || !strings.Contains(string(body), `"\ud83e\udd84"`) {
+		t.Errorf("preview row %s", body)
+	}
+}
