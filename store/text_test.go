@@ -3,9 +3,12 @@ package store_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -133,5 +136,30 @@ func TestStoredFormNormalizesText(t *testing.T) {
 	got, err := store.StoredForm([]byte("{\"b\":\"\xff\\ud800\",\"a\":1}"))
 	if err != nil || string(got) != `{"a":1,"b":"`+"\uFFFD"+`\ufffd"}` {
 		t.Errorf("StoredForm = %q, %v", got, err)
+	}
+}
+
+// BenchmarkParseSegmentBatch decodes a typical 100-event batch, the
+// normalization's quick scan included.
+func BenchmarkParseSegmentBatch(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"batch":[`)
+	for j := range 100 {
+		if j > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"type":"track","messageId":"bench-%d","userId":"user-%d","event":"Order Completed",`+
+			`"timestamp":"2026-03-01T12:00:00.000Z","properties":{"order_id":"o-%d","total":%d.95,"currency":"EUR","coupon":null,"products":[{"sku":"p-1","qty":2}]}}`,
+			j, j%97, j, j)
+	}
+	sb.WriteString(`],"context":{"library":{"name":"analytics-go","version":"3.3.0"}},"sentAt":"2026-03-01T12:00:01.000Z"}`)
+	body := []byte(sb.String())
+	now := time.Now()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := store.ParseSegment(body, "batch", now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

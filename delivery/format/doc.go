@@ -20,7 +20,8 @@
 // white space: keys in the sender's order (as Segment's JSON.stringify
 // writes the parsed event), escapes as sent, without HTML escaping. A key
 // repeated in an object names its last value, as in JavaScript. Invalid
-// UTF-8 becomes U+FFFD.
+// UTF-8 becomes U+FFFD, and an escaped lone surrogate "\ufffd" (ingestion
+// stores neither, but events stored by older versions may hold them).
 //
 // [Encoder.Encode] and the json format take decoded events (map[string]any
 // with json.Number or float64 numbers). A float64 is written the way
