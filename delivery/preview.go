@@ -124,10 +124,11 @@ func sampleEvent(msg map[string]any, sourceID string) *store.Event {
 	return ev
 }
 
-// DecodeSample reads a user-supplied event: decoded with its
-// numbers exact, and its JSON put in the form events are stored in, so that
-// it renders as it would once received.
+// DecodeSample reads a user-supplied event: its text normalized, decoded
+// with its numbers exact, and its JSON put in the form events are stored
+// in, so that it renders as it would once received.
 func DecodeSample(raw json.RawMessage) (Sample, error) {
+	raw = store.NormalizeText(raw)
 	m, err := decodeEvent(raw)
 	if err != nil || m == nil {
 		return Sample{}, store.FieldErrorf("events", "Each event must be a JSON object.")

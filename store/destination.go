@@ -215,6 +215,8 @@ func (d *Destination) Validate() error {
 		return FieldErrorf("name", "Name is required.")
 	case utf8.RuneCountInString(d.Name) > 100:
 		return FieldErrorf("name", "Name must be at most 100 characters.")
+	case !plainText(d.Name):
+		return FieldErrorf("name", notPlainText, "Name")
 	case d.Type != TypeAWSS3:
 		return FieldErrorf("type", "type must be %q.", TypeAWSS3)
 	}

@@ -14,6 +14,9 @@ import (
 // MaxMappings is how many mappings a destination may have.
 const MaxMappings = 50
 
+// MaxTriggerBytes is the longest trigger a mapping may have.
+const MaxTriggerBytes = 4096
+
 // Mapping formats and compressions.
 const (
 	FormatCSV   = "csv"
@@ -107,10 +110,12 @@ func (m *Mapping) Validate() error {
 		return FieldErrorf("name", "Name is required.")
 	case utf8.RuneCountInString(m.Name) > 100:
 		return FieldErrorf("name", "Name must be at most 100 characters.")
+	case !plainText(m.Name):
+		return FieldErrorf("name", notPlainText, "Name")
 	case strings.TrimSpace(m.Trigger) == "":
 		return FieldErrorf("trigger", "Trigger is required, e.g. %s.", DefaultTrigger)
-	case len(m.Trigger) > 4096:
-		return FieldErrorf("trigger", "Trigger must be at most 4096 characters.")
+	case len(m.Trigger) > MaxTriggerBytes:
+		return FieldErrorf("trigger", "Trigger must be at most %d bytes.", MaxTriggerBytes)
 	case !contains([]string{FormatCSV, FormatTXT, FormatJSONL, FormatJSON}, m.Format):
 		return FieldErrorf("format", "Format must be csv, txt, jsonl or json.")
 	case !contains([]string{CompressionNone, CompressionGzip}, m.Compression):

@@ -93,14 +93,16 @@ type SegmentRequest struct {
 const jsonTime = "2006-01-02T15:04:05.000Z"
 
 // ParseSegment decodes the body of a Segment API call. endpoint is the call
-// type of the route ("track", ...) or "batch". A malformed request, or a
-// single call that is not valid, is an EINVALID error; in a batch, invalid
-// messages are returned as drops and the others are accepted.
+// type of the route ("track", ...) or "batch". The body's text is
+// normalized (see NormalizeText) once its size is checked. A malformed
+// request, or a single call that is not valid, is an EINVALID error; in a
+// batch, invalid messages are returned as drops and the others are accepted.
 func ParseSegment(body []byte, endpoint string, receivedAt time.Time) (*SegmentRequest, error) {
 	if endpoint != "batch" {
 		if len(body) > MaxMessageBytes {
 			return nil, Errorf(EINVALID, "The message is %d bytes; a single call may be at most %d bytes.", len(body), MaxMessageBytes)
 		}
+		body = NormalizeText(body)
 		msg, err := decodeRawObject(body, "request body")
 		if err != nil {
 			return nil, err
@@ -121,6 +123,7 @@ func ParseSegment(body []byte, endpoint string, receivedAt time.Time) (*SegmentR
 	if len(body) > MaxBatchBytes {
 		return nil, Errorf(EINVALID, "The batch is %d bytes; at most %d are allowed.", len(body), MaxBatchBytes)
 	}
+	body = NormalizeText(body)
 	if req, ok := parseBatchFast(body, receivedAt); ok {
 		return req, nil
 	}
@@ -604,12 +607,13 @@ type publishBody struct {
 	EligibleForRetry any `json:"eligible_for_retry"`
 }
 
-// ParsePublish decodes and checks a publish-API body. Returns EINVALID with
-// the field at fault.
+// ParsePublish decodes and checks a publish-API body, its text normalized
+// (see NormalizeText). Returns EINVALID with the field at fault.
 func ParsePublish(body []byte, receivedAt time.Time) (*Message, error) {
 	if len(body) > MaxMessageBytes {
 		return nil, Errorf(EINVALID, "The event is %d bytes; at most %d are allowed.", len(body), MaxMessageBytes)
 	}
+	body = NormalizeText(body)
 	if _, err := decodeObject(body, "request body"); err != nil {
 		return nil, err
 	}
@@ -664,9 +668,11 @@ func ParsePublish(body []byte, receivedAt time.Time) (*Message, error) {
 	return &Message{ID: id, Kind: KindPublish, Type: TypePublish, Name: *p.Topic, Timestamp: ts, Body: b}, nil
 }
 
-// StoredForm writes a JSON object the way events are stored: its top-level
-// keys sorted, its values exactly as they are. The object must be valid JSON.
+// StoredForm writes a JSON object the way events are stored: its text
+// normalized (see NormalizeText), its top-level keys sorted, its values
+// exactly as they are. The object must be valid JSON.
 func StoredForm(raw []byte) ([]byte, error) {
+	raw = NormalizeText(raw)
 	var obj map[string]json.RawMessage
 	if err := gojson.Unmarshal(raw, &obj); err != nil || obj == nil {
 		return nil, Errorf(EINVALID, "The event must be a JSON object.")

@@ -30,6 +30,8 @@ func (s *Source) Validate() error {
 		return FieldErrorf("name", "Name is required.")
 	case utf8.RuneCountInString(s.Name) > 100:
 		return FieldErrorf("name", "Name must be at most 100 characters.")
+	case !plainText(s.Name):
+		return FieldErrorf("name", notPlainText, "Name")
 	}
 	return nil
 }

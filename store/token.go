@@ -34,6 +34,8 @@ func validateTokenName(name string) error {
 		return FieldErrorf("name", "Name is required.")
 	case len(name) > 100:
 		return FieldErrorf("name", "Name must be at most 100 characters.")
+	case !plainText(name):
+		return FieldErrorf("name", notPlainText, "Name")
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ func validateEmail(email string) error {
 	if len(email) > MaxEmailLen {
 		return FieldErrorf("email", "Email must be at most %d bytes.", MaxEmailLen)
 	}
+	if !plainText(email) {
+		return FieldErrorf("email", notPlainText, "Email")
+	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
 		return FieldErrorf("email", "%q is not an email address.", email)

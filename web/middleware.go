@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -49,11 +50,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		d := time.Since(start)
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		s.httpRequests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(d.Seconds())
+		route, method := s.routeLabels.route(s.echo, c.Path()), methodLabel(c.Request().Method)
+		s.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" || strings.HasPrefix(route, "/static") {
 			return nil
 		}
@@ -63,7 +61,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		}
 		s.log.Info("request",
-			"method", c.Request().Method,
+			"method", method,
 			"path", c.Request().URL.Path,
 			"status", status,
 			"duration_ms", d.Milliseconds(),
@@ -72,6 +70,38 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// routeLabels is the closed set of route labels: the routes as registered.
+// Requests to anything else, and echo's partial matches, are "unmatched".
+type routeLabels struct {
+	once   sync.Once
+	routes map[string]bool
+}
+
+func (r *routeLabels) route(e *echo.Echo, path string) string {
+	r.once.Do(func() {
+		r.routes = map[string]bool{}
+		for _, rt := range e.Routes() {
+			r.routes[rt.Path] = true
+		}
+	})
+	if !r.routes[path] {
+		return "unmatched"
+	}
+	return path
+}
+
+// methodLabel is the metrics label of a request method: one of the methods
+// of RFC 9110 and PATCH, else "other", so that a client sending made-up
+// methods cannot add a series per request.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // noStore keeps dashboard pages, which carry per-user data, out of caches.

@@ -91,6 +91,7 @@ type Server struct {
 	throughput throughputCache
 
 	httpRequests    *prometheus.HistogramVec
+	routeLabels     routeLabels
 	eventsStored    prometheus.Counter
 	eventsDuplicate prometheus.Counter
 	eventsDropped   *prometheus.CounterVec

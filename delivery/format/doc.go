@@ -20,7 +20,8 @@
 // white space: keys in the sender's order (as Segment's JSON.stringify
 // writes the parsed event), escapes as sent, without HTML escaping. A key
 // repeated in an object names its last value, as in JavaScript. Invalid
-// UTF-8 becomes U+FFFD.
+// UTF-8 becomes U+FFFD, and an escaped lone surrogate "\ufffd" (ingestion
+// stores neither, but events stored by older versions may hold them).
 //
 // [Encoder.Encode] and the json format take decoded events (map[string]any
 // with json.Number or float64 numbers). A float64 is written the way
@@ -46,6 +47,12 @@
 //     numbers are float64, as JMESPath requires, so such results print like
 //     JavaScript numbers. A runtime error (a function applied to the wrong
 //     type, say) yields null for that cell rather than failing the file.
+//
+// Column values and key templates are at most [MaxExpressionBytes] long,
+// and a JMESPath expression nests at most [MaxExpressionDepth] levels, both
+// checked before the expression is parsed (and the depth of the parsed tree
+// after): the library's parser and evaluator recurse once per level, so an
+// unbounded expression could exhaust the stack, a fatal error.
 //
 // Transforms apply to a cell's text: "sha256" writes the lowercase hex
 // SHA-256 of it and leaves an empty cell empty (as Segment's columns_to_hash

@@ -54,6 +54,9 @@ var knownFunctions = func() map[string]bool {
 // compileExpr compiles a column value or key template. Values starting with
 // "$" are tried as a plain path first, then as JMESPath.
 func compileExpr(src string) (expr, error) {
+	if err := checkLength(src); err != nil {
+		return expr{}, err
+	}
 	src = strings.TrimSpace(src)
 	if strings.HasPrefix(src, "$") {
 		steps, perr := parsePath(src)
@@ -62,6 +65,9 @@ func compileExpr(src string) (expr, error) {
 		}
 		e, err := compileJMESPath(src)
 		if err != nil {
+			if lerr := checkExpression(src); lerr != nil {
+				return expr{}, lerr
+			}
 			return expr{}, perr
 		}
 		return e, nil
@@ -69,7 +75,12 @@ func compileExpr(src string) (expr, error) {
 	return compileJMESPath(src)
 }
 
+// compileJMESPath compiles a JMESPath expression, bounded by
+// checkExpression first.
 func compileJMESPath(src string) (expr, error) {
+	if err := checkExpression(src); err != nil {
+		return expr{}, err
+	}
 	ast, err := parsing.NewParser().Parse(src)
 	if err != nil {
 		var se parsing.SyntaxError
@@ -78,6 +89,11 @@ func compileJMESPath(src string) (expr, error) {
 				se.Offset, strings.TrimPrefix(se.Error(), "SyntaxError: "))
 		}
 		return expr{}, fmt.Errorf("invalid JMESPath expression: %w", err)
+	}
+	// The evaluator recurses once per level of the tree, with large frames:
+	// a long chain such as a|a|a|... is shallow to parse but deep to run.
+	if d := astDepth(ast, MaxExpressionDepth+1); d > MaxExpressionDepth {
+		return expr{}, fmt.Errorf("nests more than %d levels deep", MaxExpressionDepth)
 	}
 	if name, ok := unknownFunction(ast); ok {
 		return expr{}, fmt.Errorf("invalid JMESPath expression: unknown function %s()", name)
@@ -161,6 +177,18 @@ func numeric(n parsing.ASTNode) bool {
 		}
 	}
 	return false
+}
+
+// astDepth returns the depth of the tree n, counting no further than limit.
+func astDepth(n parsing.ASTNode, limit int) int {
+	if limit <= 1 {
+		return 1
+	}
+	d := 0
+	for _, c := range n.Children {
+		d = max(d, astDepth(c, limit-1))
+	}
+	return d + 1
 }
 
 func unknownFunction(n parsing.ASTNode) (string, bool) {

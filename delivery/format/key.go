@@ -250,6 +250,9 @@ func parseKeyTemplate(src string) ([]keyPart, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("is required for the custom key preset")
 	}
+	if err := checkLength(src); err != nil {
+		return nil, err
+	}
 	known := map[string]bool{}
 	for _, t := range keyTokens {
 		known[strings.Trim(t.Token, "{}")] = true

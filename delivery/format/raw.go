@@ -5,6 +5,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/pretty"
+
+	"github.com/s3relay/s3relay/store"
 )
 
 // Events are encoded from their stored JSON without decoding it into maps:
@@ -128,14 +130,16 @@ func appendRawText(dst []byte, v gjson.Result) []byte {
 }
 
 // appendCompact appends JSON without the white space between its tokens;
-// strings keep their escapes.
+// strings keep their escapes, but for those of lone surrogates, which become
+// \ufffd, and bytes that are not UTF-8 become U+FFFD (see store.NormalizeText).
 func appendCompact(dst []byte, raw string) []byte {
 	start := len(dst)
 	dst = append(dst, raw...)
 	out := pretty.UglyInPlace(dst[start:])
 	dst = dst[:start+len(out)]
-	if !utf8.Valid(dst[start:]) {
-		fixed := appendValidUTF8(nil, string(dst[start:]))
+	// Ingestion normalizes text, but events stored before it did may hold
+	// invalid UTF-8 or lone surrogate escapes, which strict readers refuse.
+	if fixed := store.NormalizeText(dst[start:]); len(fixed) > 0 && &fixed[0] != &dst[start] {
 		dst = append(dst[:start], fixed...)
 	}
 	return dst

@@ -97,6 +97,21 @@ func TestEncodeJSONLines(t *testing.T) {
 	}
 }
 
+// Events stored before ingestion normalized text still give valid files:
+// lone surrogate escapes become \ufffd, valid pairs stay as sent.
+func TestEncodeJSONLinesReplaceLoneSurrogates(t *testing.T) {
+	f := MustCompile(t, format.Spec{Format: format.JSONL})
+	got := encodeJSON(t, f, `{"a":"x\ud800y","\udc00":["\ud83e\udd84"]}`)
+	want := `{"a":"x\ufffdy","\ufffd":["\ud83e\udd84"]}`
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	csv := MustCompile(t, format.Spec{Format: format.CSV, Columns: []format.Column{{Name: "p", Value: "$.p"}}})
+	if got := encodeJSON(t, csv, `{"p":{"k":"\uDBFF"}}`); got != "p\n\"{\"\"k\"\":\"\"\\ufffd\"\"}\"" {
+		t.Errorf("csv cell: got %q", got)
+	}
+}
+
 func TestEncodeJSONAudienceAction(t *testing.T) {
 	f := MustCompile(t, format.Spec{Format: format.CSV, AudienceActionColumn: "action", Columns: []format.Column{{Name: "id", Value: "$.messageId"}}})
 	got := encodeJSON(t, f,

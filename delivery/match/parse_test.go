@@ -254,3 +254,15 @@ func TestSyntaxErrorPosition(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRefusesLongTriggers(t *testing.T) {
+	long := `event = "` + strings.Repeat("(", 500_000) + `"`
+	_, err := match.Parse(long)
+	var se *match.SyntaxError
+	if !errors.As(err, &se) || !strings.Contains(se.Msg, "at most 4096") {
+		t.Errorf("Parse of %d bytes: %v, want a syntax error about the length", len(long), err)
+	}
+	if _, err := match.Parse(`event = "` + strings.Repeat("x", match.MaxLength-11) + `"`); err != nil {
+		t.Errorf("a trigger of %d bytes: %v", match.MaxLength, err)
+	}
+}

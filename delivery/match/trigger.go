@@ -14,6 +14,10 @@ const Default = `type = "track" or type = "identify"`
 // exhaust the stack on hostile input.
 const maxDepth = 64
 
+// MaxLength is the longest trigger Parse reads, in bytes: the parser is
+// linear, and this bounds its time and memory on hostile input too.
+const MaxLength = 4096
+
 // Trigger is a parsed trigger. The zero value is not usable; get one from
 // Parse.
 type Trigger struct {
@@ -76,6 +80,9 @@ func Parse(src string) (*Trigger, error) {
 func parse(src string) (*node, *SyntaxError) {
 	if strings.TrimLeft(src, " \t\r\n") == "" {
 		return nil, errAt(0, "trigger is empty; write a condition such as %s", Default)
+	}
+	if len(src) > MaxLength {
+		return nil, errAt(0, "the trigger is %d bytes long; at most %d are allowed", len(src), MaxLength)
 	}
 	p := &parser{lx: lexer{src: src}}
 	if err := p.advance(); err != nil {
