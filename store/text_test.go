@@ -84,6 +84,8 @@ func TestNormalizeText(t *testing.T) {
 // without lone surrogate escapes, that normalizing twice changes nothing,
 // and that valid JSON stays valid and decodes (with encoding/json, which
 // replaces the same way) to the same value.
+//
+//fuzz:budget 100000x
 func FuzzNormalizeText(f *testing.F) {
 	for _, s := range []string{`{"a":"x\ud800y"}`, "{\"a\":\"\xff\"}", `{"a":"\ud83e\udd84"}`, `"\\ud800"`,
 		`["\ud800\ud800\udc00", "\udc00\ud800"]`, "\\\xff", `{"k\uDBFF\uDFFF":"\u00e9"}`} {

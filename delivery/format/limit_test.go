@@ -151,6 +151,8 @@ func TestLargestAcceptedExpressionsRunInASmallStack(t *testing.T) {
 
 // FuzzExpressionBounds checks that no column value panics the compiler and
 // that none past the bounds is accepted.
+//
+//fuzz:budget 150000x
 func FuzzExpressionBounds(f *testing.F) {
 	for _, family := range families {
 		f.Add(family(3))
