@@ -1,6 +1,7 @@
 package miniotest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/xml"
 	"fmt"
@@ -71,10 +72,30 @@ func StartSTS(tb testing.TB, srv *Server, cfg STSConfig) *STS {
 			Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
 		}),
 	}
+	if err := s.waitIAM(tb.Context()); err != nil {
+		tb.Fatalf("miniotest: %v", err)
+	}
 	hs := httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	tb.Cleanup(hs.Close)
 	s.URL = hs.URL
 	return s
+}
+
+// waitIAM waits until MinIO's STS hands out credentials. MinIO reports itself
+// ready before its IAM subsystem has loaded, and answers AssumeRole with
+// "Server not initialized" until then, mostly on a busy machine.
+func (s *STS) waitIAM(ctx context.Context) error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		_, err := s.minio.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::000000000000:role/probe"), RoleSessionName: aws.String("probe")})
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "Server not initialized") || time.Now().After(deadline) {
+			return fmt.Errorf("MinIO STS not ready: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // AssumeRoleCalls returns how many AssumeRole requests the front has received, granted or not.
