@@ -452,3 +452,32 @@ type statusRecorder struct {
 }
 
 func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+
+// TestBrowserSourcePageWebsiteTab: the source page's snippets sit in two
+// tabs; the Website tab shows the browser SDK snippets and hides the
+// server ones.
+func TestBrowserSourcePageWebsiteTab(t *testing.T) {
+	e := MustEnv(t)
+	src := e.mustSource(t, "web")
+	ctx := MustBrowser(t)
+	err := chromedp.Do(ctx, append(signInAt(e.HTTP.URL+"/sources/"+src.ID),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="tab-server"]`)),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visible := `[...document.querySelectorAll('[data-testid="snippet"]')].filter(d => d.offsetParent !== null).map(d => d.querySelector('summary').textContent)`
+	if got := mustRun(t, ctx, chromedp.Evaluate[[]string](visible)); len(got) != 6 || strings.HasPrefix(got[0], "Website") {
+		t.Errorf("before choosing a tab, the page shows %q; want the 6 server snippets", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="tab-website"]`)), chromedp.WaitVisible(chromedp.CSS(`#snippet-web-segment`))); err != nil {
+		t.Fatal(err)
+	}
+	got := mustRun(t, ctx, chromedp.Evaluate[[]string](visible))
+	if len(got) != 4 || !strings.HasPrefix(got[0], "Website") {
+		t.Errorf("the Website tab shows %q; want the 4 website snippets", got)
+	}
+	if sel := mustRun(t, ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="tab-website"]').getAttribute('aria-selected')`)); sel != "true" {
+		t.Errorf("Website tab aria-selected = %q", sel)
+	}
+}
