@@ -281,7 +281,7 @@ func TestBrowserSDKsDeliverFromAnotherOrigin(t *testing.T) {
 		}
 		seen[id] = true
 	}
-	// What a page of a restricted source sent carries that source's id.
+	// Each mode's calls were stored for its own source, restricted or not.
 	stored := map[string]int{}
 	for _, id := range sourceIDs {
 		stored[id] = len(e.storedEvents(t, id))
