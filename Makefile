@@ -7,8 +7,10 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/s3relay
 TEMPL    := $(GO) tool templ
 VENDOR   := static/vendor
+# Browser SDKs served to other sites' pages under /sdk/.
+SDK      := static/sdk
 # Generated files that are committed and must match their sources (make check).
-GENERATED := views $(VENDOR) package-lock.json
+GENERATED := views $(VENDOR) $(SDK) package-lock.json
 
 .PHONY: run build generate assets test test-deps fuzz race bench lint check clean
 
@@ -28,6 +30,13 @@ assets: node_modules/.package-lock.json
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
 	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico.min.css
+	rm -rf $(SDK)
+	mkdir -p $(SDK)/analytics-next/bundles $(SDK)/rudderstack
+	cp node_modules/@segment/analytics-next/dist/umd/index.js $(SDK)/analytics-next/index.js
+	cp node_modules/@segment/analytics-next/LICENSE.MD $(SDK)/analytics-next/LICENSE.md
+	cp node_modules/@segment/analytics-next/dist/umd/*.bundle.*.js $(SDK)/analytics-next/bundles/
+	cp node_modules/@rudderstack/analytics-js/dist/npm/modern/bundled/umd/index.js $(SDK)/rudderstack/index.js
+	cp node_modules/@rudderstack/analytics-js/LICENSE.md $(SDK)/rudderstack/LICENSE.md
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,11 +17,14 @@ const WriteKeyLen = 32
 
 // Source is where events come from: an application's write key.
 type Source struct {
-	ID        string
-	Name      string
-	WriteKey  string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID       string
+	Name     string
+	WriteKey string
+	// AllowedOrigins are the web origins ("https://shop.example.com") whose
+	// pages may send events with this write key; empty means any origin.
+	AllowedOrigins []string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Validate checks a source before it is stored.
@@ -54,13 +59,17 @@ func (db *DB) CreateSource(ctx context.Context, s *Source) error {
 	return nil
 }
 
-const sourceColumns = `id, name, write_key, created_at, updated_at`
+const sourceColumns = `id, name, write_key, allowed_origins, created_at, updated_at`
 
 func scanSource(s scanner) (*Source, error) {
 	var src Source
+	var origins string
 	var created, updated int64
-	if err := s.Scan(&src.ID, &src.Name, &src.WriteKey, &created, &updated); err != nil {
+	if err := s.Scan(&src.ID, &src.Name, &src.WriteKey, &origins, &created, &updated); err != nil {
 		return nil, err
+	}
+	if origins != "" {
+		src.AllowedOrigins = strings.Split(origins, "\n")
 	}
 	src.CreatedAt, src.UpdatedAt = fromMS(created), fromMS(updated)
 	return &src, nil
@@ -126,6 +135,78 @@ func (db *DB) RenameSource(ctx context.Context, id, name string) (*Source, error
 		return nil, err
 	}
 	return db.updateSource(ctx, id, `name = ?`, s.Name)
+}
+
+// SetAllowedOrigins replaces the web origins allowed to send events with a
+// source's write key; none allows any origin. Returns EINVALID (field
+// "allowed_origins") or ENOTFOUND.
+func (db *DB) SetAllowedOrigins(ctx context.Context, id string, origins []string) (*Source, error) {
+	norm, err := NormalizeOrigins(origins)
+	if err != nil {
+		return nil, err
+	}
+	return db.updateSource(ctx, id, `allowed_origins = ?`, strings.Join(norm, "\n"))
+}
+
+// MaxAllowedOrigins is how many allowed origins a source may list.
+const MaxAllowedOrigins = 100
+
+// NormalizeOrigins checks a list of web origins and returns them in the form
+// browsers send in the Origin header: lower-case scheme and host, no default
+// port, no path, each once. Blank entries are skipped. Returns EINVALID
+// (field "allowed_origins").
+func NormalizeOrigins(origins []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, o := range origins {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		norm, ok := normalizeOrigin(o)
+		if !ok {
+			return nil, FieldErrorf("allowed_origins", "%q is not a web origin: write it as https://host or https://host:port, with no path.", o)
+		}
+		if !seen[norm] {
+			seen[norm] = true
+			out = append(out, norm)
+		}
+	}
+	if len(out) > MaxAllowedOrigins {
+		return nil, FieldErrorf("allowed_origins", "A source may list at most %d allowed origins.", MaxAllowedOrigins)
+	}
+	return out, nil
+}
+
+func normalizeOrigin(o string) (string, bool) {
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", false
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if host == "" || strings.ContainsAny(host, " \t\n*") {
+		return "", false
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return strings.ToLower(u.Scheme) + "://" + host, true
+}
+
+// AllowsOrigin reports whether a page of this origin (an Origin header's
+// value) may send events with the source's write key.
+func (s *Source) AllowsOrigin(origin string) bool {
+	if len(s.AllowedOrigins) == 0 {
+		return true
+	}
+	return slices.Contains(s.AllowedOrigins, strings.ToLower(origin))
 }
 
 // RotateWriteKey gives a source a new write key; the old one stops working at

@@ -12,22 +12,30 @@ import (
 
 // apiSource is a source in the management API.
 type apiSource struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	WriteKey  string    `json:"write_key"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	WriteKey string `json:"write_key"`
+	// AllowedOrigins are the web origins whose pages may send events with
+	// the write key; empty: any origin.
+	AllowedOrigins []string  `json:"allowed_origins"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 func toAPISource(s *store.Source) apiSource {
 	// Times are stored to the millisecond: a source just created must read
 	// the same as when it is fetched again.
-	return apiSource{ID: s.ID, Name: s.Name, WriteKey: s.WriteKey, CreatedAt: s.CreatedAt.Truncate(time.Millisecond)}
+	origins := s.AllowedOrigins
+	if origins == nil {
+		origins = []string{}
+	}
+	return apiSource{ID: s.ID, Name: s.Name, WriteKey: s.WriteKey, AllowedOrigins: origins, CreatedAt: s.CreatedAt.Truncate(time.Millisecond)}
 }
 
-// sourceInput is the body of POST and PATCH /api/v1/sources. Name is a
-// pointer so that PATCH can tell a missing name from an empty one.
+// sourceInput is the body of POST and PATCH /api/v1/sources. Fields are
+// pointers so that PATCH can tell a missing field from an empty one.
 type sourceInput struct {
-	Name *string `json:"name"`
+	Name           *string   `json:"name"`
+	AllowedOrigins *[]string `json:"allowed_origins"`
 }
 
 // listResponse is the shape of every list route.
@@ -74,8 +82,21 @@ func (s *Server) handleAPISourceCreate(c echo.Context) error {
 	if in.Name != nil {
 		src.Name = *in.Name
 	}
-	if err := s.db.CreateSource(c.Request().Context(), src); err != nil {
+	ctx := c.Request().Context()
+	if in.AllowedOrigins != nil {
+		// Checked before the source exists, so a bad list creates nothing.
+		if _, err := store.NormalizeOrigins(*in.AllowedOrigins); err != nil {
+			return err
+		}
+	}
+	if err := s.db.CreateSource(ctx, src); err != nil {
 		return err
+	}
+	if in.AllowedOrigins != nil && len(*in.AllowedOrigins) > 0 {
+		var err error
+		if src, err = s.db.SetAllowedOrigins(ctx, src.ID, *in.AllowedOrigins); err != nil {
+			return err
+		}
 	}
 	s.log.Info("source created", "source", src.ID, "name", src.Name, "by", actor(c))
 	return c.JSON(http.StatusCreated, toAPISource(src))
@@ -95,13 +116,18 @@ func (s *Server) handleAPISourceUpdate(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	var src *store.Source
-	var err error
-	if in.Name == nil {
-		// Nothing to change: answer with the source as it is, as PATCH does.
-		src, err = s.db.SourceByID(ctx, c.Param("id"))
-	} else {
+	if in.AllowedOrigins != nil {
+		if _, err := store.NormalizeOrigins(*in.AllowedOrigins); err != nil {
+			return err
+		}
+	}
+	// Nothing to change: answer with the source as it is, as PATCH does.
+	src, err := s.db.SourceByID(ctx, c.Param("id"))
+	if err == nil && in.Name != nil {
 		src, err = s.db.RenameSource(ctx, c.Param("id"), *in.Name)
+	}
+	if err == nil && in.AllowedOrigins != nil {
+		src, err = s.db.SetAllowedOrigins(ctx, c.Param("id"), *in.AllowedOrigins)
 	}
 	if err != nil {
 		return err

@@ -30,6 +30,12 @@ func chromiumPath(tb testing.TB) string {
 // context whose actions drive one tab of it.
 func MustBrowser(tb testing.TB) context.Context {
 	tb.Helper()
+	return mustBrowserFor(tb, 60*time.Second)
+}
+
+// mustBrowserFor is MustBrowser with a time limit and more Chromium flags.
+func mustBrowserFor(tb testing.TB, limit time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	tb.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(tb)),
 		chromedp.UserDataDir(tb.TempDir()),
@@ -44,9 +50,9 @@ func MustBrowser(tb testing.TB) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.WindowSize(1280, 900),
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	tb.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		tb.Fatalf("start chromium: %v", err)

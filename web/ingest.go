@@ -128,7 +128,11 @@ func (s *Server) sourceByWriteKey(c echo.Context, key string) (*store.Source, er
 	if key == "" {
 		return nil, store.Errorf(store.EUNAUTHORIZED, "Missing write key.")
 	}
-	return s.db.SourceByWriteKey(c.Request().Context(), key)
+	src, err := s.db.SourceByWriteKey(c.Request().Context(), key)
+	if err != nil {
+		return nil, err
+	}
+	return src, s.allowOrigin(c, src)
 }
 
 // store commits accepted messages, refusing them with 429 while the backlog

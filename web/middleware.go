@@ -57,7 +57,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// Ingestion runs at thousands of requests a second: its successes are
 		// counted in the metrics, and only its failures are logged.
-		if (strings.HasPrefix(route, "/v1/") || route == "/api/v1/publish") && status < 400 {
+		if (strings.HasPrefix(route, "/v1/") || route == "/api/v1/publish" || strings.HasPrefix(route, "/beacon/") ||
+			strings.HasPrefix(route, "/sourceConfig") || strings.HasPrefix(route, "/sdk/")) && status < 400 {
 			return nil
 		}
 		s.log.Info("request",

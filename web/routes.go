@@ -43,6 +43,7 @@ func (s *Server) routes() {
 	app.GET("/sources/:id", s.handleSourceShow)
 	app.POST("/sources/:id/rename", s.handleSourceRename)
 	app.POST("/sources/:id/rotate-key", s.handleSourceRotateKey)
+	app.POST("/sources/:id/origins", s.handleSourceOrigins)
 	app.POST("/sources/:id/delete", s.handleSourceDelete)
 	app.GET("/destinations", s.handleDestinationList)
 	app.GET("/destinations/new", s.handleDestinationNew)
@@ -83,10 +84,29 @@ func (s *Server) routes() {
 
 	// Ingestion: the Segment-compatible API, and the publish API, which
 	// authenticates with a source's write key instead of an API token.
+	// Every ingestion route answers CORS preflights itself, before any
+	// dashboard middleware, and unknown paths under /v1 and /beacon answer a
+	// JSON 404 (the groups' catch-all routes).
+	v1 := e.Group("/v1", s.cors)
 	for _, endpoint := range []string{"track", "identify", "page", "screen", "group", "alias", "batch"} {
-		e.POST("/v1/"+endpoint, s.handleSegment(endpoint))
+		v1.POST("/"+endpoint, s.handleSegment(endpoint))
 	}
-	e.POST("/api/v1/publish", s.handlePublish)
+	for alias, endpoint := range sdkAliases {
+		v1.POST("/"+alias, s.handleSegment(endpoint))
+	}
+	v1.POST("/m", s.handleSDKMetrics)
+	v1.GET("/projects/:writeKey/settings", s.handleProjectSettings)
+	v1.OPTIONS("/*", s.handlePreflight)
+	beacon := e.Group("/beacon", s.cors)
+	beacon.POST("/v1/batch", s.handleSegment("batch"), beaconKey)
+	beacon.OPTIONS("/*", s.handlePreflight)
+	e.GET("/sourceConfig", s.handleSourceConfig, s.cors)
+	e.GET("/sourceConfig/", s.handleSourceConfig, s.cors)
+	e.OPTIONS("/sourceConfig", s.handlePreflight)
+	e.OPTIONS("/sourceConfig/", s.handlePreflight)
+	e.POST("/api/v1/publish", s.handlePublish, s.cors)
+	e.OPTIONS("/api/v1/publish", s.handlePreflight)
+	e.GET("/sdk/*", s.handleSDK)
 
 	// Management API.
 	api := e.Group("/api/v1", s.requireToken)
@@ -122,12 +142,17 @@ func (s *Server) routes() {
 // handleStatic serves embedded assets. URLs made by static.Path carry a
 // content hash, so those responses may be cached for good.
 func (s *Server) handleStatic(c echo.Context) error {
+	return serveStatic(c, c.Param("*"))
+}
+
+// serveStatic serves one embedded file; a content hash in the query (v=)
+// makes it cacheable for good.
+func serveStatic(c echo.Context, name string) error {
 	if c.QueryParam("v") != "" {
 		c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		c.Response().Header().Set("Cache-Control", "no-cache")
 	}
-	name := c.Param("*")
 	f, err := static.FS.Open(name)
 	if err != nil {
 		return echo.ErrNotFound

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"html"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,7 +72,8 @@ func (s *Server) sourceView(c echo.Context, id string) (views.SourceView, error)
 		WriteKey:  src.WriteKey,
 		CreatedAt: src.CreatedAt,
 		BaseURL:   s.cfg.BaseURL,
-		Snippets:  setupSnippets(s.cfg.BaseURL, src.WriteKey),
+		Snippets:  append(websiteSnippets(s.cfg.BaseURL, src.WriteKey), setupSnippets(s.cfg.BaseURL, src.WriteKey)...),
+		Origins:   strings.Join(src.AllowedOrigins, "\n"),
 		EventsURL: eventsURL("/events", store.EventFilter{SourceID: src.ID}),
 	}
 	names := map[string]string{src.ID: src.Name}
@@ -114,6 +117,29 @@ func (s *Server) handleSourceRename(c echo.Context) error {
 	return s.redirectWithFlash(c, "/sources/"+src.ID, "Source renamed to “"+src.Name+"”.")
 }
 
+// handleSourceOrigins saves the web origins allowed to send events with the
+// source's write key, one per line of the form.
+func (s *Server) handleSourceOrigins(c echo.Context) error {
+	text := c.FormValue("allowed_origins")
+	src, err := s.db.SetAllowedOrigins(c.Request().Context(), c.Param("id"), strings.Fields(text))
+	if store.ErrorCode(err) == store.EINVALID {
+		v, verr := s.sourceView(c, c.Param("id"))
+		if verr != nil {
+			return verr
+		}
+		v.Origins, v.Errors = text, formErrors(err, nil)
+		return s.render(c, http.StatusUnprocessableEntity, views.Source(v))
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("source allowed origins changed", "source", src.ID, "origins", len(src.AllowedOrigins), "by", actor(c))
+	if len(src.AllowedOrigins) == 0 {
+		return s.redirectWithFlash(c, "/sources/"+src.ID, "Pages of any origin may now send events to this source.")
+	}
+	return s.redirectWithFlash(c, "/sources/"+src.ID, "Allowed origins saved: only pages of "+strings.Join(src.AllowedOrigins, ", ")+" may send events from browsers.")
+}
+
 func (s *Server) handleSourceRotateKey(c echo.Context) error {
 	src, err := s.db.RotateWriteKey(c.Request().Context(), c.Param("id"))
 	if err != nil {
@@ -145,6 +171,65 @@ func actor(c echo.Context) string {
 		return "token " + t.Name
 	}
 	return ""
+}
+
+// websiteSnippets are the source page's snippets for web pages: each loads
+// an unmodified browser SDK and its settings from this server (base) and
+// sends nothing to any other host. The browser test runs these very
+// snippets.
+func websiteSnippets(base, key string) []views.Snippet {
+	jsBase, jsKey := strconv.Quote(base), strconv.Quote(key)
+	segmentScript := `<script>window.analytics = { _cdn: ` + strconv.Quote(base+"/sdk") + ` }</script>
+<script src="` + html.EscapeString(base+sdkPath("analytics-next/index.js")) + `"></script>
+`
+	rudderScript := `<script src="` + html.EscapeString(base+sdkPath("rudderstack/index.js")) + `"></script>
+`
+	return []views.Snippet{
+		{
+			ID:    "snippet-web-segment",
+			Tab:   views.TabWebsite,
+			Title: "Website: analytics.js 2.0 (Segment)",
+			Code: segmentScript + `<script>
+  analytics = AnalyticsNext.AnalyticsBrowser.load({ writeKey: ` + jsKey + `, cdnURL: ` + jsBase + ` })
+  analytics.page()
+</script>`,
+		},
+		{
+			ID:    "snippet-web-segment-batching",
+			Tab:   views.TabWebsite,
+			Title: "Website: analytics.js 2.0 (Segment), batching",
+			Code: segmentScript + `<script>
+  analytics = AnalyticsNext.AnalyticsBrowser.load({ writeKey: ` + jsKey + `, cdnURL: ` + jsBase + ` }, {
+    integrations: { 'Segment.io': { deliveryStrategy: { strategy: 'batching', config: { size: 10, timeout: 5000 } } } },
+  })
+  analytics.page()
+</script>`,
+		},
+		{
+			ID:    "snippet-web-rudder",
+			Tab:   views.TabWebsite,
+			Title: "Website: RudderStack JavaScript SDK",
+			Code: rudderScript + `<script>
+  rudderanalytics = new rudderanalytics.RudderAnalytics()
+  rudderanalytics.load(` + jsKey + `, ` + jsBase + `, { configUrl: ` + jsBase + ` })
+  rudderanalytics.page()
+</script>`,
+		},
+		{
+			ID:    "snippet-web-rudder-beacon",
+			Tab:   views.TabWebsite,
+			Title: "Website: RudderStack JavaScript SDK, beacons",
+			Code: rudderScript + `<script>
+  rudderanalytics = new rudderanalytics.RudderAnalytics()
+  rudderanalytics.load(` + jsKey + `, ` + jsBase + `, {
+    configUrl: ` + jsBase + `,
+    useBeacon: true,
+    beaconQueueOptions: { flushQueueInterval: 10000 },
+  })
+  rudderanalytics.page()
+</script>`,
+		},
+	}
 }
 
 // setupSnippets are the ready-to-paste ways to send events to a source, with

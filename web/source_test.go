@@ -56,13 +56,14 @@ func mustSourceJSON(tb testing.TB, body string) sourceJSON {
 	if err := json.Unmarshal([]byte(body), &fields); err != nil {
 		tb.Fatalf("body %q: %v", body, err)
 	}
-	for _, k := range []string{"id", "name", "write_key", "created_at"} {
+	// allowed_origins is issue 11's addition to CONTRACT §4.
+	for _, k := range []string{"id", "name", "write_key", "created_at", "allowed_origins"} {
 		if _, ok := fields[k]; !ok {
 			tb.Errorf("source %s lacks %q", body, k)
 		}
 	}
-	if len(fields) != 4 {
-		tb.Errorf("source %s has %d fields, want id, name, write_key, created_at", body, len(fields))
+	if len(fields) != 5 {
+		tb.Errorf("source %s has %d fields, want id, name, write_key, created_at, allowed_origins", body, len(fields))
 	}
 	var s sourceJSON
 	if err := json.Unmarshal([]byte(body), &s); err != nil {
@@ -325,6 +326,14 @@ func checkSourcePage(t *testing.T, doc *goquery.Document, base, key string) {
 		"snippet-rudder-go":    {`"github.com/rudderlabs/analytics-go/v4"`, `analytics.NewWithConfig("` + key + `"`, `DataPlaneUrl: "` + base + `"`},
 		"snippet-curl":         {`curl -u ` + key + `: `, `-H 'Content-Type: application/json'`, `-d '{"userId":"u1","event":"Signed Up"}'`, base + `/v1/track`},
 		"snippet-publish":      {`-H 'Authorization: Bearer ` + key + `'`, `"topic":`, base + `/api/v1/publish`},
+		// Website snippets load the SDK and its settings from this server only.
+		"snippet-web-segment":          {`<script src="` + base + `/sdk/analytics-next/index.js?v=`, `writeKey: "` + key + `"`, `cdnURL: "` + base + `"`},
+		"snippet-web-segment-batching": {`<script src="` + base + `/sdk/analytics-next/index.js?v=`, `strategy: 'batching'`},
+		"snippet-web-rudder":           {`<script src="` + base + `/sdk/rudderstack/index.js?v=`, `load("` + key + `", "` + base + `", { configUrl: "` + base + `" })`},
+		"snippet-web-rudder-beacon":    {`<script src="` + base + `/sdk/rudderstack/index.js?v=`, `useBeacon: true`},
+	}
+	if n := doc.Find(`[data-testid="website-snippets"] [data-testid="snippet"]`).Length(); n != 4 {
+		t.Errorf("the Website tab has %d snippets, want 4", n)
 	}
 	for id, parts := range want {
 		code := doc.Find(`code#` + id)

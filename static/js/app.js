@@ -61,3 +61,32 @@
     if (document.hidden && ev.detail.elt.hasAttribute("data-live-poll")) ev.preventDefault();
   });
 })();
+
+// Tabs: <div data-tabs> with role="tab" links to role="tabpanel" elements.
+// Without this file every panel shows, one after the other.
+(function () {
+  "use strict";
+
+  function select(tabs, tab) {
+    tabs.querySelectorAll('[role="tab"]').forEach(function (t) {
+      var on = t === tab;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      var panel = document.getElementById(t.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !on;
+    });
+  }
+
+  document.querySelectorAll("[data-tabs]").forEach(function (tabs) {
+    var first = tabs.querySelector('[role="tab"]');
+    var current = location.hash && tabs.querySelector('[role="tab"][href="' + location.hash + '"]');
+    if (first) select(tabs, current || first);
+  });
+
+  document.addEventListener("click", function (ev) {
+    var tab = ev.target.closest("[data-tabs] [role='tab']");
+    if (!tab) return;
+    ev.preventDefault();
+    select(tab.closest("[data-tabs]"), tab);
+    history.replaceState(null, "", tab.getAttribute("href"));
+  });
+})();
