@@ -401,29 +401,49 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	return db.Close()
 }
 
-func runUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user add", stderr)
-	email := fs.String("email", "", "email of the new user (required)")
+// userArgs are the flags of the "user" commands, and the password read from
+// stdin for those that set one.
+type userArgs struct {
+	email, password, dataDir string
+}
+
+// parseUserArgs reads a user command's --email and --data-dir and, when
+// withPassword is set, the password from stdin, checked as sign-up checks it.
+func parseUserArgs(name string, args []string, withPassword bool, stdin io.Reader, stderr io.Writer) (userArgs, error) {
+	fs := newFlagSet(name, stderr)
+	email := fs.String("email", "", "email of the user (required)")
 	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
 	if err := parse(fs, args); err != nil {
-		return err
+		return userArgs{}, err
 	}
-	if strings.TrimSpace(*email) == "" {
-		return &usageError{"--email is required"}
+	ua := userArgs{email: strings.TrimSpace(*email), dataDir: *dataDir}
+	if ua.email == "" {
+		return userArgs{}, &usageError{"--email is required"}
 	}
-	password, err := readPassword(stdin, stderr)
+	if !withPassword {
+		return ua, nil
+	}
+	var err error
+	if ua.password, err = readPassword(stdin, stderr); err != nil {
+		return userArgs{}, err
+	}
+	if err := store.ValidateCredentials(ua.email, ua.password); err != nil {
+		return userArgs{}, &usageError{store.ErrorMessage(err)}
+	}
+	return ua, nil
+}
+
+func runUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	ua, err := parseUserArgs("user add", args, true, stdin, stderr)
 	if err != nil {
 		return err
 	}
-	if err := store.ValidateCredentials(strings.TrimSpace(*email), password); err != nil {
-		return &usageError{store.ErrorMessage(err)}
-	}
-	db, err := openDB(ctx, *dataDir)
+	db, err := openDB(ctx, ua.dataDir)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	u, err := db.CreateUser(ctx, *email, password)
+	u, err := db.CreateUser(ctx, ua.email, ua.password)
 	if err != nil {
 		return userFacing(err)
 	}
@@ -432,32 +452,20 @@ func runUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 }
 
 func runUserPasswd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user passwd", stderr)
-	email := fs.String("email", "", "email of the user (required)")
-	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if strings.TrimSpace(*email) == "" {
-		return &usageError{"--email is required"}
-	}
-	password, err := readPassword(stdin, stderr)
+	ua, err := parseUserArgs("user passwd", args, true, stdin, stderr)
 	if err != nil {
 		return err
 	}
-	if err := store.ValidateCredentials(strings.TrimSpace(*email), password); err != nil {
-		return &usageError{store.ErrorMessage(err)}
-	}
-	db, err := openDB(ctx, *dataDir)
+	db, err := openDB(ctx, ua.dataDir)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	u, err := db.UserByEmail(ctx, *email)
+	u, err := db.UserByEmail(ctx, ua.email)
 	if err != nil {
 		return userFacing(err)
 	}
-	if err := db.SetPassword(ctx, u.ID, password, ""); err != nil {
+	if err := db.SetPassword(ctx, u.ID, ua.password, ""); err != nil {
 		return userFacing(err)
 	}
 	fmt.Fprintf(stdout, "changed the password of %s; their sessions have ended\n", u.Email)
@@ -465,21 +473,16 @@ func runUserPasswd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 }
 
 func runUserRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user remove", stderr)
-	email := fs.String("email", "", "email of the user (required)")
-	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
-	if err := parse(fs, args); err != nil {
+	ua, err := parseUserArgs("user remove", args, false, nil, stderr)
+	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(*email) == "" {
-		return &usageError{"--email is required"}
-	}
-	db, err := openDB(ctx, *dataDir)
+	db, err := openDB(ctx, ua.dataDir)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	u, err := db.UserByEmail(ctx, *email)
+	u, err := db.UserByEmail(ctx, ua.email)
 	if err != nil {
 		return userFacing(err)
 	}
