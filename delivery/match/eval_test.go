@@ -84,7 +84,10 @@ var matchTests = []struct {
 	{`userId = "u1"`, true},
 	{`messageId = 1`, false},
 
-	// Missing fields, nulls, objects and arrays.
+	// Missing fields, nulls, objects and arrays. = null and != null are
+	// not_exists and exists (Segment's fql.test.ts "support exists for event
+	// property" / "support not_exists ..."), and a null field does not exist
+	// (validate.test.ts "operators - exists": {value: null} is false).
 	{`properties.missing = "x"`, false},
 	{`properties.missing != "x"`, true},
 	{`properties.nil = "null"`, false},
@@ -140,7 +143,10 @@ var matchTests = []struct {
 	{`properties.zeros = "007"`, true},
 	{`properties.sloppy < 2`, false},
 
-	// contains on strings and arrays.
+	// contains on strings (validate.test.ts "operators - contains": "abc"
+	// contains "b") and, an s3relay addition, arrays, whose elements compare
+	// by type. Segment's parser writes the value as String(value), so a
+	// number is looked for as its text in a string.
 	{`properties.name contains "crème"`, true},
 	{`properties.name contains "☕"`, true},
 	{`properties.name contains "creme"`, false},
