@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +34,16 @@ type apiMapping struct {
 	BatchMaxAgeSeconds       int            `json:"batch_max_age_seconds"`
 	BatchSizeColumnName      string         `json:"batch_size_column_name"`
 	AudienceActionColumnName string         `json:"audience_action_column_name"`
+	// Warnings are about a stored mapping that works but may not do what
+	// was meant; present only when there are any.
+	Warnings []apiWarning `json:"warnings,omitempty"`
+}
+
+// apiWarning is one warning about a mapping: the field it is about and what
+// to look at.
+type apiWarning struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 func toAPIMapping(m *store.Mapping) apiMapping {
@@ -46,7 +57,26 @@ func toAPIMapping(m *store.Mapping) apiMapping {
 		Folder: m.Folder, FilenamePrefix: m.FilenamePrefix, KeyTemplate: m.KeyTemplate,
 		BatchSize: m.BatchSize, BatchMaxBytes: m.BatchMaxBytes, BatchMaxAgeSeconds: m.BatchMaxAgeSeconds,
 		BatchSizeColumnName: m.BatchSizeColumnName, AudienceActionColumnName: m.AudienceActionColumnName,
+		Warnings: apiWarnings(m),
 	}
+}
+
+func apiWarnings(m *store.Mapping) []apiWarning {
+	var out []apiWarning
+	for _, msg := range triggerWarnings(m.Trigger) {
+		out = append(out, apiWarning{Field: "trigger", Message: msg})
+	}
+	return out
+}
+
+// requireTrigger refuses an empty trigger: a mapping must say which events
+// it takes, and the default trigger is only for a POST that leaves the
+// field out.
+func (in *apiMappingInput) requireTrigger() error {
+	if in.Trigger != nil && strings.TrimSpace(*in.Trigger) == "" {
+		return store.FieldErrorf("trigger", "Trigger is required; write a condition such as %s.", store.DefaultTrigger)
+	}
+	return nil
 }
 
 // keyPreset is the preset a mapping's keys follow: the encoder's default
@@ -153,6 +183,9 @@ func (s *Server) handleAPIMappingCreate(c echo.Context) error {
 	if in.ID != nil {
 		return store.FieldErrorf("id", "id is assigned by the server; leave it out.")
 	}
+	if err := in.requireTrigger(); err != nil {
+		return err
+	}
 	f := store.FormatCSV
 	if in.Format != nil && *in.Format != "" {
 		f = *in.Format
@@ -189,6 +222,9 @@ func (s *Server) handleAPIMappingUpdate(c echo.Context) error {
 	}
 	if in.ID != nil && *in.ID != m.ID {
 		return store.FieldErrorf("id", "id cannot be changed.")
+	}
+	if err := in.requireTrigger(); err != nil {
+		return err
 	}
 	in.applyTo(m)
 	if _, err := compileMapping(m, dest); err != nil {

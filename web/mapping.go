@@ -293,6 +293,21 @@ func columnRows(cols []store.Column) []views.ColumnRow {
 	return rows
 }
 
+// triggerWarnings lists what a trigger that parses compares differently
+// since triggers compare by type (see match.Trigger.Quoted); nothing for a
+// trigger that does not parse, whose error is shown instead.
+func triggerWarnings(trigger string) []string {
+	t, err := match.Parse(trigger)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, q := range t.Quoted() {
+		out = append(out, q.Message())
+	}
+	return out
+}
+
 // builderFor offers a trigger's text as builder rows when it is a flat list
 // of conditions. It returns the syntax error of a trigger that does not parse.
 func builderFor(trigger string) (views.TriggerBuilder, string) {
@@ -404,7 +419,15 @@ func (ed *editor) resolveTrigger(rows []views.ConditionRow, joiner, origin strin
 	}
 	ed.side = sideRaw
 	ed.builder, ed.triggerErr = builderFor(ed.form.Trigger)
+	if strings.TrimSpace(ed.form.Trigger) == "" {
+		// Saving would otherwise store the default trigger silently.
+		ed.triggerErr = emptyTrigger
+		ed.errs["trigger"] = emptyTrigger
+	}
 }
+
+// emptyTrigger is the message for a trigger left empty.
+const emptyTrigger = "Trigger is required; write a condition such as " + store.DefaultTrigger + ", or build one below."
 
 // builderError phrases a builder error for the user.
 func builderError(err error) string {
@@ -600,7 +623,8 @@ func (s *Server) editorView(c echo.Context, dest *store.Destination, id string, 
 	return views.MappingEditorView{
 		Page: s.page(c, dest.Name, "destinations"), Heading: title, Steps: stepNav(dest, stepIndex("mappings")),
 		Action: action, LiveURL: mappingsURL(dest.ID) + "/live", TestSendURL: testURL, BackURL: mappingsURL(dest.ID),
-		Form: ed.form, Errors: errs, Builder: ed.builder, Preview: p, Options: editorOptions(),
+		Form: ed.form, Errors: errs, Builder: ed.builder, TriggerWarnings: triggerWarnings(ed.form.Trigger),
+		Preview: p, Options: editorOptions(),
 	}, nil
 }
 
@@ -820,7 +844,7 @@ func (s *Server) handleMappingLive(c echo.Context) error {
 		return err
 	}
 	v := views.MappingLiveView{LiveURL: mappingsURL(dest.ID) + "/live", Preview: p, Origin: ed.builder.Origin,
-		TriggerError: ed.triggerErr, Options: editorOptions()}
+		TriggerError: ed.triggerErr, TriggerWarnings: triggerWarnings(ed.form.Trigger), Options: editorOptions()}
 	kind, _ := parseOp(ed.op)
 	// The side being typed in is never replaced, so no keystroke typed
 	// while the request was under way is lost.

@@ -13,8 +13,12 @@ type Condition struct {
 	Field string
 	// Op is an operator name, such as =, contains or exists.
 	Op string
-	// Value is the value as plain text, without quotes; it is empty for
-	// operators that take none.
+	// Value is the value; it is empty for operators that take none. After
+	// =, !=, contains and not_contains, where the value's type matters, it
+	// is written as in a trigger: 100 is a number, true and false are
+	// booleans, "100" (quoted) is a string, and any other text is a string
+	// as it stands (Order Completed). After the other operators it is plain
+	// text (or a number for <, <=, > and >=).
 	Value string
 }
 
@@ -53,7 +57,13 @@ func (t *Trigger) Conditions() (conds []Condition, joiner string, ok bool) {
 		}
 		c := &kid.cond
 		row := Condition{Field: c.path.text, Op: ops[c.op].name}
-		if ops[c.op].arg != argNone {
+		switch {
+		case typed(c.op):
+			row.Value = c.lit.text
+			if c.lit.kind == litString && needsQuotes(c.lit.text) {
+				row.Value = quote(c.lit.text)
+			}
+		case ops[c.op].arg != argNone:
 			row.Value = c.lit.text
 		}
 		conds = append(conds, row)
@@ -62,12 +72,12 @@ func (t *Trigger) Conditions() (conds []Condition, joiner string, ok bool) {
 }
 
 // Build renders builder rows as trigger text joined by joiner, "and" or "or"
-// ("" means "and"). A value is text: after =, !=, contains, starts_with,
-// ends_with and their negations it is written as a quoted string, which
-// matches numbers and booleans with the same text as well (see the package
-// documentation), so "100" also matches the number 100; after <, <=, > and
-// >= it must be a number; operators that take no value ignore it. A row
-// that does not make a condition is reported as a *ConditionError.
+// ("" means "and"). Values are read as [Condition.Value] says: after =, !=,
+// contains and not_contains, 100 is the number 100, true a boolean and
+// "100" the string "100"; after starts_with, ends_with and their negations
+// a value is plain text; after <, <=, > and >= it must be a number;
+// operators that take no value ignore it. A row that does not make a
+// condition is reported as a *ConditionError.
 func Build(conds []Condition, joiner string) (string, error) {
 	kind := nodeAnd
 	switch joiner {
@@ -122,10 +132,15 @@ func buildCond(row Condition) (*node, *ConditionError) {
 		return nil, &ConditionError{Part: "op", Msg: fmt.Sprintf("unknown operator %q; want one of %s", row.Op, strings.Join(Operators(), ", "))}
 	}
 	var lit literal
-	switch ops[o].arg {
-	case argText:
+	switch {
+	case typed(o):
+		var err *SyntaxError
+		if lit, err = typedValue(row.Value); err != nil {
+			return nil, &ConditionError{Part: "value", Msg: err.Msg}
+		}
+	case ops[o].arg == argText:
 		lit = textLiteral(row.Value)
-	case argNumber:
+	case ops[o].arg == argNumber:
 		lx := lexer{src: row.Value}
 		tok, err := lx.next()
 		if err == nil && tok.kind != tokNumber {
@@ -140,6 +155,41 @@ func buildCond(row Condition) (*node, *ConditionError) {
 		lit = numberLiteral(tok.num)
 	}
 	return condNode(pa, o, lit), nil
+}
+
+// typed reports whether the operator compares by the value's type, so that
+// the builder must tell 100 from "100".
+func typed(o opKind) bool {
+	return o == opEq || o == opNe || o == opContains || o == opNotContains
+}
+
+// needsQuotes reports whether a builder value must be quoted to be read as
+// the string s.
+func needsQuotes(s string) bool {
+	_, isNum := jsonNumber(s)
+	return isNum || s == "true" || s == "false" || strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "'")
+}
+
+// typedValue reads a builder value after a typed operator.
+func typedValue(v string) (literal, *SyntaxError) {
+	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "'") {
+		lx := lexer{src: v}
+		tok, err := lx.next()
+		if err != nil {
+			return literal{}, err
+		}
+		if err := lexEnd(&lx, "the quoted value"); err != nil {
+			return literal{}, err
+		}
+		return textLiteral(tok.str), nil
+	}
+	if v == "true" || v == "false" {
+		return literal{kind: litBool, text: v}, nil
+	}
+	if f, ok := jsonNumber(v); ok {
+		return numberLiteral(f), nil
+	}
+	return textLiteral(v), nil
 }
 
 // lexEnd fails unless the lexer has nothing left but spaces.

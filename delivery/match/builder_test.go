@@ -55,6 +55,13 @@ func TestConditions(t *testing.T) {
 		{`properties.vip = true`, []match.Condition{{"properties.vip", "=", "true"}}, "and", true},
 		{`match(event, "Order*")`, []match.Condition{{"event", "starts_with", "Order"}}, "and", true},
 		{`properties.x = null`, []match.Condition{{"properties.x", "not_exists", ""}}, "and", true},
+		// Typed operators keep the value's type: quoted when a string would
+		// otherwise read as a number or a boolean.
+		{`properties.total = 100 and properties.code = "100" and properties.flag != "true"`,
+			[]match.Condition{{"properties.total", "=", "100"}, {"properties.code", "=", `"100"`}, {"properties.flag", "!=", `"true"`}}, "and", true},
+		{`properties.tags contains 3 or properties.tags not_contains "3" or properties.q = '"x'`,
+			[]match.Condition{{"properties.tags", "contains", "3"}, {"properties.tags", "not_contains", `"3"`}, {"properties.q", "=", `"\"x"`}}, "or", true},
+		{`userId = 123 and event starts_with "1"`, []match.Condition{{"userId", "=", `"123"`}, {"event", "starts_with", "1"}}, "and", true},
 		{`type = "a" and (event = "b" or event = "c")`, nil, "", false},
 		{`type = "a" or event = "b" and name = "c"`, nil, "", false},
 	}
@@ -75,7 +82,15 @@ func TestBuild(t *testing.T) {
 		{[]match.Condition{{"type", "=", "track"}, {"type", "=", "identify"}}, "or", match.Default},
 		{[]match.Condition{{" properties.total ", " > ", " 100 "}}, "and", `properties.total > 100`},
 		{[]match.Condition{{"properties.total", "<=", "-1.50"}}, "", `properties.total <= -1.5`},
-		{[]match.Condition{{"properties.total", "=", "100"}}, "and", `properties.total = "100"`},
+		{[]match.Condition{{"properties.total", "=", "100"}}, "and", `properties.total = 100`},
+		{[]match.Condition{{"properties.total", "=", `"100"`}}, "and", `properties.total = "100"`},
+		{[]match.Condition{{"properties.total", "!=", `'1e3'`}}, "and", `properties.total != "1e3"`},
+		{[]match.Condition{{"properties.vip", "=", "true"}, {"properties.vip", "!=", `"false"`}}, "and", `properties.vip = true and properties.vip != "false"`},
+		{[]match.Condition{{"properties.tags", "contains", "3"}}, "and", `properties.tags contains 3`},
+		{[]match.Condition{{"properties.code", "=", "007"}, {"properties.code", "=", "1."}}, "or", `properties.code = "007" or properties.code = "1."`},
+		{[]match.Condition{{"properties.x", "=", "null"}}, "and", `properties.x = "null"`},
+		{[]match.Condition{{"userId", "=", "123"}}, "and", `userId = "123"`},
+		{[]match.Condition{{"event", "starts_with", `"Order`}}, "and", `event starts_with "\"Order"`},
 		{[]match.Condition{{"properties.vip", "is_true", "ignored"}}, "and", `properties.vip is_true`},
 		{[]match.Condition{{"event", "contains", `say "hi"\`}}, "and", `event contains "say \"hi\"\\"`},
 		{[]match.Condition{{"event", "=", ""}, {"userId", "exists", ""}}, "", `event = "" and userId exists`},
@@ -115,6 +130,8 @@ func TestBuildInvalid(t *testing.T) {
 		{[]match.Condition{{"properties.total", "<", ""}}, "and", 0, "value", "< needs a number"},
 		{[]match.Condition{{"properties.total", ">=", "1 2"}}, "and", 0, "value", "unexpected number 2 after the number"},
 		{[]match.Condition{{"properties.total", ">=", "1e999"}}, "and", 0, "value", "out of range"},
+		{[]match.Condition{{"properties.x", "=", `"abc`}}, "and", 0, "value", "unterminated"},
+		{[]match.Condition{{"properties.x", "!=", `"a" b`}}, "and", 0, "value", `unexpected "b" after the quoted value`},
 	}
 	for _, tt := range tests {
 		got, err := match.Build(tt.conds, tt.joiner)

@@ -48,34 +48,49 @@
 //
 // # Semantics
 //
-// Evaluation follows Segment's subscription runtime, which compares the
-// string forms of values, and makes the cases it leaves to JavaScript's
-// coercions explicit:
+// Evaluation follows Segment's subscription validator, which compares by
+// type: a quoted value is a string, an unquoted number a number, true and
+// false booleans.
 //
-//   - = compares text: a string field equals a value when it is exactly the
-//     value's text (a number value's text is its shortest form, so 100.0 is
-//     "100"); a number field equals a value whose text is a JSON number with
-//     the same numeric value, so properties.total = 100 and
-//     properties.total = "100" both match 100, 100.0 and "100" but not
-//     "100.0"; a boolean field equals the text "true" or "false". Null,
-//     objects, arrays and missing fields equal nothing.
-//   - != is exactly the negation of =. As in Segment, a missing field is
-//     therefore != every value; write traits.plan exists and
-//     traits.plan != "free" to require the field.
-//   - <, <=, >, >= compare numbers: the field must be a number or a string
-//     holding a JSON number ("12.5"); anything else, including a missing
-//     field, makes the condition false.
-//   - contains is true for a string field containing the value's text, and
-//     for an array field with an element that = the value. not_contains is
-//     true for a string field without the text and for an array field with no
-//     such element. starts_with, ends_with and their negations apply to
-//     string fields only. As in Segment, every one of these is false when the
-//     field is missing or of another type, so not_contains is not the
-//     negation of contains.
+//   - = with a string is true for a string field with exactly that text;
+//     with a number, for a number field with the same numeric value (so
+//     properties.total = 100 and = 100.0 match 100, and neither matches
+//     "100"; properties.total = "100" matches "100" only); with true or
+//     false, for that boolean only, not the strings "true" and "false".
+//     Null, objects, arrays and missing fields equal nothing.
+//   - != with a string or a boolean is the negation of =, so, as in
+//     Segment, a missing field is != every such value; write traits.plan
+//     exists and traits.plan != "free" to require the field. != with a
+//     number is Segment's number-not-equals: the field must be a number
+//     with another value, so traits.age != 30 is false when age is missing,
+//     null or a string.
+//   - The top-level fields (type, event, name, userId, anonymousId,
+//     messageId, topic) are strings, and Segment's parser reads a number
+//     after them as its text: userId = 123 is userId = "123".
+//   - <, <=, >, >= compare numbers: the field must be a JSON number, not a
+//     string holding one ("12.5"); anything else, including a missing field,
+//     makes the condition false.
+//   - contains is true for a string field containing the value's text (a
+//     number's text is its shortest form, so contains 1.50 looks for
+//     "1.5"), and, an s3relay addition, for an array field with an element
+//     that = the value. not_contains is true for a string field without the
+//     text and for an array field with no such element. starts_with,
+//     ends_with and their negations apply to string fields only. As in
+//     Segment, every one of these is false when the field is missing or of
+//     another type, so not_contains is not the negation of contains.
 //   - exists is true when the field is present and not null; not_exists is
 //     its negation.
-//   - is_true is the same as = true: the field is the boolean true or the
-//     string "true"; is_false likewise with false.
+//   - is_true is the same as = true: the field is the boolean true;
+//     is_false likewise with false.
+//
+// Where Segment's parser has bugs, Parse reports an error instead: type =
+// with nothing after it is an error, not type = "eos"; match() patterns
+// with * inside are refused rather than cut.
+//
+// Until s3relay compared by type, a string value also matched a number or a
+// boolean with the same text, and <, <=, >, >= read numeric strings.
+// [Trigger.Quoted] lists the conditions of a stored trigger whose meaning
+// changed most, those comparing a path with a quoted number or boolean.
 //
 // Numbers in events may be float64 or json.Number (and Go integer types);
 // all compare as float64. Event objects must be map[string]any and arrays
@@ -86,5 +101,6 @@
 // [Trigger.Types] tells which event types a trigger can accept, so files can
 // be split by type. [Trigger.Conditions] and [Build] convert between trigger
 // text and the rows of a condition builder; a trigger that is not a flat list
-// of conditions joined by one of and or or is edited as raw text.
+// of conditions joined by one of and or or is edited as raw text. Builder
+// values keep their type: 100 is a number, true a boolean, "100" a string.
 package match

@@ -126,6 +126,17 @@ func newPath(tok token) (path, *SyntaxError) {
 	return pa, nil
 }
 
+// isObject reports whether the top-level field root is an object that
+// paths lead into.
+func isObject(root string) bool {
+	for _, f := range fields {
+		if f.name == root {
+			return f.object
+		}
+	}
+	return false
+}
+
 func arrayIndex(key string) int {
 	if len(key) == 0 || len(key) > 9 || (key[0] == '0' && len(key) > 1) {
 		return -1
@@ -169,8 +180,10 @@ const (
 	litBool
 )
 
-// literal is a value in a condition. Every literal is compared through its
-// text; num holds the text's numeric value when the text is a JSON number.
+// literal is a value in a condition. Its kind decides what it equals (see
+// equal); text is what string operators such as contains compare with. num
+// is a number's value, and for a string, the value of its text when that is
+// a JSON number (isNum), which Quoted reports.
 type literal struct {
 	kind  litKind
 	text  string
@@ -272,21 +285,21 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// equal is the = operator; see the package documentation.
+// equal is the = operator; see the package documentation. As in Segment,
+// it compares by type: a string value equals only a string field with the
+// same text, a number only a number field with the same numeric value, a
+// boolean only the same boolean.
 func equal(v any, lit *literal) bool {
-	switch a := v.(type) {
-	case string:
-		return a == lit.text
-	case bool:
-		if a {
-			return lit.text == "true"
-		}
-		return lit.text == "false"
+	switch lit.kind {
+	case litNumber:
+		n, ok := number(v)
+		return ok && n == lit.num
+	case litBool:
+		b, ok := v.(bool)
+		return ok && b == (lit.text == "true")
 	}
-	if n, ok := number(v); ok {
-		return lit.isNum && n == lit.num
-	}
-	return false
+	s, ok := v.(string)
+	return ok && s == lit.text
 }
 
 type cond struct {
@@ -306,12 +319,14 @@ func (c *cond) match(event map[string]any) bool {
 	case opEq, opIsTrue, opIsFalse:
 		return present && equal(v, &c.lit)
 	case opNe:
+		if c.lit.kind == litNumber {
+			// Segment's number-not-equals needs a number field.
+			n, ok := number(v)
+			return ok && n != c.lit.num
+		}
 		return !present || !equal(v, &c.lit)
 	case opLt, opLe, opGt, opGe:
 		n, ok := number(v)
-		if s, isString := v.(string); isString {
-			n, ok = jsonNumber(s)
-		}
 		if !ok {
 			return false
 		}

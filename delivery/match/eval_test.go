@@ -20,41 +20,74 @@ var matchTests = []struct {
 	{`userId != "u2"`, true},
 	{`userId != "u1"`, false},
 
-	// Numbers against numbers and numeric strings.
+	// Numbers compare by type, as in Segment: its parser (parse-fql.ts)
+	// turns = and != followed by an unquoted number on a property, trait or
+	// context path into number_equals / number_not_equals, and a quoted
+	// value stays a string. So "100" is not 100, and 100.0 is 100 (one JSON
+	// number).
 	{`properties.total = 100`, true},
-	{`properties.total = "100"`, true},
+	{`properties.total = "100"`, false},
 	{`properties.total = 100.0`, true},
-	{`properties.total = "100.0"`, true},
+	{`properties.total = "100.0"`, false},
 	{`properties.total = 1e2`, true},
 	{`properties.total = 101`, false},
 	{`properties.total = "0100"`, false},
-	{`properties.total = "100 "`, false},
-	{`properties.count = 7`, true},
-	{`properties.count = 7.0`, true},
+	{`properties.total != "100"`, true},
+	{`properties.total != 100`, false},
+	{`properties.total != 101`, true},
+	{`properties.count = 7`, false},
+	{`properties.count = "7"`, true},
+	{`properties.count != 7`, false},
+	{`properties.count != "7"`, false},
 	{`properties.price = 12.5`, false},
 	{`properties.price = "12.50"`, true},
+	{`properties.price = "12.5"`, false},
 	{`properties.zero = 0`, true},
 	{`properties.zero = -0`, true},
+	{`properties.zero = "0"`, false},
 	{`properties.big = 1e21`, true},
 	{`properties.neg = -3.5`, true},
+	// Number-not-equals needs a number: a missing, null or string field is
+	// not != 456. String != still matches a missing field.
+	{`properties.missing != 456`, false},
+	{`properties.nil != 456`, false},
+	{`properties.name != 456`, false},
+	{`properties.vip != 1`, false},
+	{`properties.missing != "456"`, true},
 
-	// Booleans.
+	// Booleans: = true and = false are Segment's is_true / is_false and
+	// match JSON booleans only; "true" in quotes is a string.
 	{`properties.vip = true`, true},
-	{`properties.vip = "true"`, true},
+	{`properties.vip = "true"`, false},
 	{`properties.vip = false`, false},
-	{`properties.vipText = true`, true},
+	{`properties.vipText = true`, false},
+	{`properties.vipText = "true"`, true},
 	{`properties.off = false`, true},
+	{`properties.off = "false"`, false},
 	{`properties.off != true`, true},
+	{`properties.vip != "true"`, true},
+	{`properties.vipText != true`, true},
+	{`properties.missing != true`, true},
 	{`properties.vip is_true`, true},
-	{`properties.vipText is_true`, true},
+	{`properties.vipText is_true`, false},
 	{`properties.off is_false`, true},
 	{`properties.vip is_false`, false},
 	{`properties.total is_true`, false},
+	{`properties.zero is_false`, false},
+	{`properties.empty is_false`, false},
 	{`properties.missing is_true`, false},
 	{`properties.missing is_false`, false},
 	{`properties.nil is_false`, false},
 
-	// Missing fields, nulls, objects and arrays.
+	// Top-level fields are strings; Segment's parser turns a number after
+	// type, event, name or userId into its text, so userId = 1 is "1".
+	{`userId = "u1"`, true},
+	{`messageId = 1`, false},
+
+	// Missing fields, nulls, objects and arrays. = null and != null are
+	// not_exists and exists (Segment's fql.test.ts "support exists for event
+	// property" / "support not_exists ..."), and a null field does not exist
+	// (validate.test.ts "operators - exists": {value: null} is false).
 	{`properties.missing = "x"`, false},
 	{`properties.missing != "x"`, true},
 	{`properties.nil = "null"`, false},
@@ -77,18 +110,20 @@ var matchTests = []struct {
 	{`traits.plan != "free"`, true},
 	{`properties exists`, true},
 
-	// Numeric comparisons.
+	// Numeric comparisons take JSON numbers only, not numeric strings.
 	{`properties.total > 99`, true},
 	{`properties.total > 100`, false},
 	{`properties.total >= 100`, true},
 	{`properties.total < 100`, false},
 	{`properties.total < 100.5`, true},
 	{`properties.total <= 100`, true},
-	{`properties.price > 12.4`, true},
+	{`properties.price > 12.4`, false},
 	{`properties.price < 12.5`, false},
-	{`properties.price <= 12.5`, true},
+	{`properties.price <= 12.5`, false},
+	{`properties.count >= 7`, false},
 	{`properties.neg < -3`, true},
 	{`properties.big >= 1e21`, true},
+	{`properties.zero >= 0`, true},
 	{`properties.name > 1`, false},
 	{`properties.name < 1`, false},
 	{`properties.empty < 1`, false},
@@ -96,9 +131,11 @@ var matchTests = []struct {
 	{`properties.missing >= 1`, false},
 	{`properties.nil < 1`, false},
 	{`properties.vip > 0`, false},
+	{`properties.off < 1`, false},
 	{`properties.tags > 0`, false},
-	{`context.library.version > 0.5`, true},
-	{`properties.exp > 999`, true},
+	{`properties.obj > 0`, false},
+	{`context.library.version > 0.5`, false},
+	{`properties.exp > 999`, false},
 	{`properties.exp = 1000`, false},
 	{`properties.exp = "1e3"`, true},
 	{`properties.zeros < 10`, false},
@@ -106,7 +143,10 @@ var matchTests = []struct {
 	{`properties.zeros = "007"`, true},
 	{`properties.sloppy < 2`, false},
 
-	// contains on strings and arrays.
+	// contains on strings (validate.test.ts "operators - contains": "abc"
+	// contains "b") and, an s3relay addition, arrays, whose elements compare
+	// by type. Segment's parser writes the value as String(value), so a
+	// number is looked for as its text in a string.
 	{`properties.name contains "crème"`, true},
 	{`properties.name contains "☕"`, true},
 	{`properties.name contains "creme"`, false},
@@ -115,8 +155,13 @@ var matchTests = []struct {
 	{`properties.empty contains ""`, true},
 	{`properties.tags contains "a"`, true},
 	{`properties.tags contains 3`, true},
-	{`properties.tags contains "3"`, true},
+	{`properties.tags contains "3"`, false},
 	{`properties.tags contains true`, true},
+	{`properties.tags contains "true"`, false},
+	{`properties.tags not_contains "3"`, true},
+	{`properties.tags not_contains 3`, false},
+	{`properties.name contains 3`, false},
+	{`properties.code contains 1`, true},
 	{`properties.tags contains "c"`, false},
 	{`properties.tags contains "nu"`, false},
 	{`properties.tags not_contains "c"`, true},
@@ -207,16 +252,48 @@ func TestMatchGoNumbers(t *testing.T) {
 		{`properties.int = 5`, true},
 		{`properties.int64 >= 5`, true},
 		{`properties.int32 < 6`, true},
-		{`properties.uint64 = "5"`, true},
+		{`properties.uint64 = 5`, true},
+		{`properties.uint64 = "5"`, false},
 		{`properties.float32 > 4.5`, true},
 		{`properties.number = 5`, true},
-		{`properties.number = "5"`, true},
+		{`properties.number = "5"`, false},
+		{`properties.number = 5.0`, true},
+		{`properties.number != 5`, false},
+		{`properties.number != 6`, true},
+		{`properties.bad != 6`, false},
 		{`properties.bad = 5`, false},
 		{`properties.bad < 6`, false},
 	}
 	for _, tt := range tests {
 		if got := MustParse(t, tt.trigger).Match(event); got != tt.want {
 			t.Errorf("%q Match = %v, want %v", tt.trigger, got, tt.want)
+		}
+	}
+}
+
+// TestMatchTopLevelNumbers: Segment's parser (parse-fql.ts) writes the value
+// after type, event, name and userId as a string, String(value), so a
+// number there compares as its text, with a string field only.
+func TestMatchTopLevelNumbers(t *testing.T) {
+	tests := []struct {
+		event   string
+		trigger string
+		want    bool
+	}{
+		{`{"userId": "123"}`, `userId = 123`, true},
+		{`{"userId": "123"}`, `userId = 123.0`, true},
+		{`{"userId": "123"}`, `userId != 123`, false},
+		{`{"userId": 123}`, `userId = 123`, false},
+		{`{"userId": 123}`, `userId = "123"`, false},
+		{`{"userId": 123}`, `userId != 123`, true},
+		{`{}`, `userId != 123`, true},
+		{`{"event": "404"}`, `event = 404`, true},
+		{`{"name": "1"}`, `match(name, "1")`, true},
+		{`{"anonymousId": "7"}`, `anonymousId = 7`, true},
+	}
+	for _, tt := range tests {
+		if got := MustParse(t, tt.trigger).Match(MustDecode(t, tt.event, false)); got != tt.want {
+			t.Errorf("%q Match(%s) = %v, want %v", tt.trigger, tt.event, got, tt.want)
 		}
 	}
 }

@@ -37,6 +37,7 @@ func FuzzParse(f *testing.F) {
 		`properties.x = 1e999`, `properties.x > "5"`, `event.name = 1`,
 		`((((type = "a"))))`, `type = "a" AND event = "b"`, `contains(event "a")`,
 		`match(event, "a*b")`, `properties. = 1`, `properties.x\`,
+		`properties.x = "100" or properties.y != 5 or traits.z = 'true' or userId = 12`,
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -62,6 +63,9 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q).String() = %q, which prints back as %q", src, text, got)
 		}
 		trig.Types()
+		for _, q := range trig.Quoted() {
+			q.Message()
+		}
 		if conds, joiner, ok := trig.Conditions(); ok {
 			if _, err := match.Build(conds, joiner); err != nil {
 				t.Fatalf("Parse(%q).Conditions() = %q, %q does not build: %v", src, conds, joiner, err)

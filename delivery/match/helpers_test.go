@@ -52,6 +52,7 @@ const orderEvent = `{
     "vip": true,
     "off": false,
     "vipText": "true",
+    "code": "123",
     "nested": {"deep": {"x": 1}},
     "empty": "",
     "nil": null,

@@ -244,7 +244,13 @@ func (p *parser) parseCond() (*node, *SyntaxError) {
 
 // condNode builds a condition, giving is_true and is_false the literal
 // they compare with, so that they behave exactly as = true and = false.
+// The top-level fields (type, event, userId, ...) are strings, and Segment's
+// parser turns a number after them into its text, so userId = 123 is
+// userId = "123".
 func condNode(pa path, o opKind, lit literal) *node {
+	if lit.kind == litNumber && ops[o].arg == argText && !isObject(pa.root) {
+		lit = textLiteral(lit.text)
+	}
 	switch o {
 	case opIsTrue:
 		lit = literal{kind: litBool, text: "true"}
