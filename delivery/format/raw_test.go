@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	jmespath "github.com/jmespath-community/go-jmespath"
 
@@ -274,4 +275,52 @@ func TestTransformsSameOnEveryPath(t *testing.T) {
 			t.Errorf("file lacks %s:\n%s", sub, want)
 		}
 	}
+}
+
+// FuzzTransformPaths checks that every column transform writes the same
+// cell from the stored JSON (fast path) as from the decoded event
+// (JMESPath), valid UTF-8, and that a hash is an empty cell, the value
+// itself (a digest), or 64 lowercase hex digits.
+//
+//fuzz:budget 20000x
+func FuzzTransformPaths(f *testing.F) {
+	for _, s := range []string{"", " ", "  Ann@Example.COM ", "ΟΔΟΣ\u00a0", "İ", "\u0085x\ufeff",
+		"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", "\x00\xff"} {
+		f.Add(s)
+	}
+	var cols, jcols []format.Column
+	for _, n := range format.Normalizations() {
+		for _, h := range format.Hashes() {
+			cols = append(cols, format.Column{Name: n + "_" + h, Value: "$.v", Normalize: n, Hash: h})
+			jcols = append(jcols, format.Column{Name: n + "_" + h, Value: "v", Normalize: n, Hash: h})
+		}
+	}
+	fast := MustCompile(f, format.Spec{Format: format.CSV, Columns: cols})
+	decoded := MustCompile(f, format.Spec{Format: format.CSV, Columns: jcols})
+	f.Fuzz(func(t *testing.T, s string) {
+		ev, err := json.Marshal(map[string]string{"v": s})
+		if err != nil {
+			return
+		}
+		got, want := encodeJSON(t, fast, string(ev)), encodeJSON(t, decoded, string(ev))
+		if got != want {
+			t.Fatalf("fast path %q, JMESPath %q", got, want)
+		}
+		if !utf8.ValidString(got) {
+			t.Fatalf("invalid UTF-8: %q", got)
+		}
+		records, err := csv.NewReader(strings.NewReader(strings.ReplaceAll(got, "\r", ""))).ReadAll()
+		if err != nil || len(records) != 2 {
+			return
+		}
+		for i, c := range cols {
+			cell := records[1][i]
+			if c.Hash != format.HashSHA256 || cell == "" || cell == s {
+				continue
+			}
+			if len(cell) != 64 || strings.Trim(cell, "0123456789abcdef") != "" {
+				t.Errorf("%s of %q = %q, want a lowercase hex digest", c.Name, s, cell)
+			}
+		}
+	})
 }
