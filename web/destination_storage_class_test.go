@@ -2,8 +2,13 @@ package web_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/s3relay/s3relay/store"
 )
 
 // Storage classes match in any case; the API stores and answers S3's
@@ -44,5 +49,34 @@ func TestAPIDestinationStorageClassAnyCase(t *testing.T) {
 		if !strings.Contains(got.Message, sc) {
 			t.Errorf("message %q does not list %s", got.Message, sc)
 		}
+	}
+}
+
+// The wizard's select offers every class, the contract's first, and shows
+// a stored class that is not among the contract's as chosen.
+func TestDashboardWizardStorageClassSelect(t *testing.T) {
+	e := MustEnv(t)
+	d := &store.Destination{Name: "Warehouse", Config: store.DestinationConfig{Bucket: "my-events", Region: "us-east-1",
+		Auth: store.AuthRole, RoleARN: testRoleARN, StorageClass: "express_onezone"}}
+	if err := e.DB.CreateDestination(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	resp, body := c.get("/destinations/" + d.ID + "/bucket")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("bucket step: %d", resp.StatusCode)
+	}
+	doc := mustDoc(t, body)
+	sel := doc.Find("select#storage_class")
+	if got := sel.Find("option[selected]").AttrOr("value", ""); got != "EXPRESS_ONEZONE" {
+		t.Errorf("selected storage class = %q, want EXPRESS_ONEZONE", got)
+	}
+	opts := sel.Find("option").Map(func(_ int, s *goquery.Selection) string { return s.AttrOr("value", "") })
+	if len(opts) < len(store.StorageClasses) || !slices.Equal(opts[:len(store.StorageClasses)], store.StorageClasses) {
+		t.Errorf("options = %v, want the contract's classes first", opts)
+	}
+	if label := strings.TrimSpace(doc.Find(`label[for="storage_class"]`).Text()); label != "Storage Class" {
+		t.Errorf("label = %q, want Storage Class", label)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -133,6 +134,22 @@ func TestMappingEditorColumnTransforms(t *testing.T) {
 	got, _ = r.DB.MappingByID(context.Background(), r.Dest.ID, m.ID)
 	if c := got.Columns[3]; c.Normalize != "trim" || c.Hash != "sha256" {
 		t.Errorf("column 4 = %+v, want trim and sha256", c)
+	}
+
+	// A script that posts the older single select gets the same columns.
+	legacy := url.Values{}
+	for k, v := range form {
+		legacy[k] = v
+	}
+	legacy.Del("col_normalize")
+	legacy.Del("col_hash")
+	legacy["col_transform"] = []string{"normalize", "sha256", "", ""}
+	if resp, _ := c.post(editPage, legacy); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save with col_transform: %d, want 303", resp.StatusCode)
+	}
+	got, _ = r.DB.MappingByID(context.Background(), r.Dest.ID, m.ID)
+	if c0, c1 := got.Columns[0], got.Columns[1]; c0.Normalize != "lowercase_trim" || c0.Hash != "" || c1.Normalize != "" || c1.Hash != "sha256" || got.Columns[3].Hash != "" {
+		t.Errorf("columns saved from col_transform = %+v", got.Columns)
 	}
 
 	form["col_normalize"][1] = "upper"
