@@ -315,6 +315,8 @@ func splitTransform(t string) (normalize, hash string) {
 	return "", ""
 }
 
+// orNone shows an unset normalize or hash as "none" (format.NormalizeNone
+// and format.HashNone are both "none").
 func orNone(s string) string {
 	if s == "" {
 		return format.NormalizeNone
