@@ -34,7 +34,7 @@ type Compiled struct {
 func FormatSpec(m *store.Mapping, pathPrefix string) format.Spec {
 	cols := make([]format.Column, len(m.Columns))
 	for i, c := range m.Columns {
-		cols[i] = format.Column{Name: c.Name, Value: c.Value, Transform: c.Transform}
+		cols[i] = format.Column{Name: c.Name, Value: c.Value, Transform: c.Transform, Normalize: c.Normalize, Hash: c.Hash}
 	}
 	return format.Spec{
 		Format:               m.Format,

@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Destination types.
@@ -32,8 +35,31 @@ const (
 	SSEKMS  = "aws:kms"
 )
 
-// StorageClasses are the S3 storage classes a destination may write with.
+// StorageClasses are the S3 storage classes of the contract, in its order.
+// A destination may also write with any other class the AWS SDK knows (see
+// AllStorageClasses).
 var StorageClasses = []string{"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"}
+
+// AllStorageClasses returns every storage class a destination may write
+// with: the contract's StorageClasses, then the others the AWS SDK's S3
+// client knows (EXPRESS_ONEZONE, OUTPOSTS, ...), in upper case as S3 spells
+// them.
+func AllStorageClasses() []string {
+	all := slices.Clone(StorageClasses)
+	for _, sc := range s3types.StorageClass("").Values() {
+		if !slices.Contains(all, string(sc)) {
+			all = append(all, string(sc))
+		}
+	}
+	return all
+}
+
+// canonicalStorageClass returns the storage class named by s in any case,
+// as S3 spells it, and false when there is none.
+func canonicalStorageClass(s string) (string, bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	return s, slices.Contains(AllStorageClasses(), s)
+}
 
 // Destination health.
 const (
@@ -278,9 +304,14 @@ func (d *Destination) Validate() error {
 	if c.Auth != AuthRole && c.RoleARN != "" {
 		return FieldErrorf("role_arn", "IAM Role ARN is used only with auth \"role\".")
 	}
-	if !contains(StorageClasses, c.StorageClass) {
-		return FieldErrorf("storage_class", "Storage class must be one of %s.", strings.Join(StorageClasses, ", "))
+	// Storage classes match in any case ("standard_ia"); the stored value is
+	// S3's upper-case name, which PutObject needs.
+	sc, ok := canonicalStorageClass(c.StorageClass)
+	if !ok {
+		return FieldErrorf("storage_class", "Storage class %q is not one S3 knows; it must be one of %s (in any case).",
+			c.StorageClass, strings.Join(AllStorageClasses(), ", "))
 	}
+	c.StorageClass = sc
 	switch c.ServerSideEncryption {
 	case SSENone, SSES3:
 		if c.KMSKeyID != "" {

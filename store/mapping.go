@@ -42,11 +42,15 @@ const (
 // DefaultTrigger is the trigger of a new mapping, as in Segment's S3 action.
 const DefaultTrigger = `type = "track" or type = "identify"`
 
-// Column is one column of a csv or txt file.
+// Column is one column of a csv or txt file. Normalize and Hash are
+// Segment's column transforms (see delivery/format); Transform is their
+// older form, kept for mappings and clients that use it.
 type Column struct {
 	Name      string `json:"name"`
 	Value     string `json:"value"`
 	Transform string `json:"transform,omitempty"`
+	Normalize string `json:"normalize,omitempty"`
+	Hash      string `json:"hash,omitempty"`
 }
 
 // Mapping says which events of a destination's sources go into which files.

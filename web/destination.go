@@ -549,7 +549,7 @@ func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
 		for _, r := range store.AWSRegions {
 			v.Regions = append(v.Regions, views.DestinationChoice{Value: r.Code, Label: r.Name})
 		}
-		v.StorageClasses = store.StorageClasses
+		v.StorageClasses = store.AllStorageClasses()
 	case "access":
 		if v.Form.ExternalID == "" {
 			// The ID shown is the one stored when the form is saved.

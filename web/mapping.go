@@ -144,7 +144,7 @@ func newMapping(f string) *store.Mapping {
 func defaultColumns() []store.Column {
 	var cols []store.Column
 	for _, c := range format.DefaultColumns() {
-		cols = append(cols, store.Column{Name: c.Name, Value: c.Value, Transform: c.Transform})
+		cols = append(cols, store.Column{Name: c.Name, Value: c.Value, Normalize: c.Normalize, Hash: c.Hash})
 	}
 	return cols
 }
@@ -161,7 +161,7 @@ func compileMapping(m *store.Mapping, dest *store.Destination) (*delivery.Compil
 	return c, explain(err)
 }
 
-var columnField = regexp.MustCompile(`^columns\[(\d+)\]\.(name|value|transform)$`)
+var columnField = regexp.MustCompile(`^columns\[(\d+)\]\.(name|value|transform|normalize|hash)$`)
 
 // fieldLabel names an API field the way the editor labels it.
 func fieldLabel(field string) string {
@@ -247,8 +247,14 @@ func editorOptions() views.MappingOptions {
 			{Value: format.PresetHive, Label: "Hive: <folder>/dt=YYYY-MM-DD/hour=HH/…"},
 			{Value: format.PresetCustom, Label: "Custom key template"},
 		},
-		Transforms: []views.Option{{Value: "", Label: "none"}, {Value: format.TransformSHA256, Label: "sha256"}, {Value: format.TransformNormalize, Label: "normalize"}},
-		Fields:     match.Fields(),
+		Normalizations: []views.Option{
+			{Value: format.NormalizeNone, Label: "none"},
+			{Value: format.NormalizeLowercase, Label: "lowercase"},
+			{Value: format.NormalizeTrim, Label: "trim"},
+			{Value: format.NormalizeLowercaseTrim, Label: "lowercase and trim"},
+		},
+		Hashes: []views.Option{{Value: format.HashNone, Label: "none"}, {Value: format.HashSHA256, Label: "SHA-256"}},
+		Fields: match.Fields(),
 	}
 	names := map[string]string{",": "comma", "|": "pipe", ";": "semicolon", ":": "colon"}
 	for _, d := range format.Delimiters() {
@@ -288,7 +294,11 @@ func mappingForm(m *store.Mapping) views.MappingForm {
 func columnRows(cols []store.Column) []views.ColumnRow {
 	rows := make([]views.ColumnRow, 0, len(cols))
 	for _, c := range cols {
-		rows = append(rows, views.ColumnRow{Name: c.Name, Value: c.Value, Transform: c.Transform})
+		n, h := c.Normalize, c.Hash
+		if c.Transform != "" {
+			n, h = splitTransform(c.Transform)
+		}
+		rows = append(rows, views.ColumnRow{Name: c.Name, Value: c.Value, Normalize: orNone(n), Hash: orNone(h)})
 	}
 	return rows
 }
@@ -306,6 +316,36 @@ func triggerWarnings(trigger string) []string {
 		out = append(out, q.Message())
 	}
 	return out
+}
+
+// splitTransform gives the normalize and hash an older transform name
+// stands for, so the editor shows and saves a stored one in the new form.
+func splitTransform(t string) (normalize, hash string) {
+	switch t {
+	case format.TransformSHA256:
+		return format.NormalizeNone, format.HashSHA256
+	case format.TransformNormalize:
+		return format.NormalizeLowercaseTrim, format.HashNone
+	}
+	return "", ""
+}
+
+// orNone shows an unset normalize or hash as "none" (format.NormalizeNone
+// and format.HashNone are both "none").
+func orNone(s string) string {
+	if s == "" {
+		return format.NormalizeNone
+	}
+	return s
+}
+
+// columnTransform is what a column row stores: "none" is left out, as the
+// API leaves it out.
+func columnTransform(s string) string {
+	if s == format.NormalizeNone {
+		return ""
+	}
+	return s
 }
 
 // builderFor offers a trigger's text as builder rows when it is a flat list
@@ -368,9 +408,20 @@ func readEditor(c echo.Context) (*editor, error) {
 	f.BatchSize, f.BatchMaxBytes, f.BatchMaxAgeSeconds = form.Get("batch_size"), form.Get("batch_max_bytes"), form.Get("batch_max_age_seconds")
 	f.BatchSizeColumnName, f.AudienceActionColumnName = form.Get("batch_size_column_name"), form.Get("audience_action_column_name")
 	f.TestEvent = form.Get("test_event")
-	names, values, transforms := form["col_name"], form["col_value"], form["col_transform"]
-	for i := range max(len(names), len(values), len(transforms)) {
-		f.Columns = append(f.Columns, views.ColumnRow{Name: at(names, i), Value: at(values, i), Transform: at(transforms, i)})
+	names, values, normalizes, hashes := form["col_name"], form["col_value"], form["col_normalize"], form["col_hash"]
+	// col_transform is the older form's single select; a script that still
+	// posts it gets the same column.
+	transforms := form["col_transform"]
+	for i := range max(len(names), len(values), len(normalizes), len(hashes), len(transforms)) {
+		row := views.ColumnRow{Name: at(names, i), Value: at(values, i), Normalize: at(normalizes, i), Hash: at(hashes, i)}
+		if t := at(transforms, i); t != "" && row.Normalize == "" && row.Hash == "" {
+			row.Normalize, row.Hash = splitTransform(t)
+			if row.Normalize == "" {
+				// An unknown name is kept, so the save names it in its error.
+				row.Normalize = t
+			}
+		}
+		f.Columns = append(f.Columns, row)
 	}
 	fields, ops, vals := form["cond_field"], form["cond_op"], form["cond_value"]
 	var rows []views.ConditionRow
@@ -460,7 +511,7 @@ func (ed *editor) toMapping() *store.Mapping {
 		m.FileExtension = m.Format
 	}
 	for _, c := range f.Columns {
-		m.Columns = append(m.Columns, store.Column{Name: c.Name, Value: c.Value, Transform: c.Transform})
+		m.Columns = append(m.Columns, store.Column{Name: c.Name, Value: c.Value, Normalize: columnTransform(c.Normalize), Hash: columnTransform(c.Hash)})
 	}
 	number := func(id, label, text string) int64 {
 		text = strings.TrimSpace(text)

@@ -227,6 +227,12 @@ func TestMappingAPIValidation(t *testing.T) {
 		{"bad column value", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a"}, {"name": "b", "value": "$.b"}, {"name": "c", "value": "to_string("}]}`, 400, "columns[2].value", "Column 3 value"},
 		{"repeated column name", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a"}, {"name": "a", "value": "$.b"}]}`, 400, "columns[1].name", "columns[0].name"},
 		{"bad transform", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a", "transform": "md5"}]}`, 400, "columns[0].transform", "sha256"},
+		{"bad normalize", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a", "normalize": "upper"}]}`, 400, "columns[0].normalize", "lowercase_trim"},
+		{"bad hash", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a", "hash": "md5"}]}`, 400, "columns[0].hash", "none or sha256"},
+		{"transform and hash", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a", "transform": "sha256", "hash": "sha256"}]}`, 400, "columns[0].transform", "not both"},
+		{"delimiter in a column name", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a"}, {"name": "b,c", "value": "$.b"}]}`, 400, "columns[1].name",
+			"Column names cannot contain the delimiter ',': a reader would split this header into two columns. Segment silently removes the first ','; rename the column."},
+		{"patch delimiter in a column name", "PATCH", `{"delimiter": "|", "columns": [{"name": "a|b", "value": "$.a"}]}`, 400, "columns[0].name", "delimiter '|'"},
 		{"only blank columns", "POST", `{"name": "x", "columns": [{"name": "a", "value": " "}]}`, 400, "columns", "at least one"},
 		{"bad delimiter", "POST", `{"name": "x", "delimiter": "\\t"}`, 400, "delimiter", "tab"},
 		{"unknown key token", "POST", `{"name": "x", "key_preset": "custom", "key_template": "e/{date}/{nope}_{suffix}.{ext}"}`, 400, "key_template", "{nope}"},
@@ -403,6 +409,7 @@ func TestMappingTestSendWritesThePreviewedBytes(t *testing.T) {
 		{"jsonl gzip", `{"name": "jsonl", "format": "jsonl", "compression": "gzip", "key_preset": "hive", "folder": "logs"}`, trickyTrack, "text/plain", true},
 		{"json", `{"name": "json", "format": "json", "trigger": "topic = \"order.created\""}`, publish, "application/json", false},
 		{"txt custom key", `{"name": "txt", "format": "txt", "key_preset": "custom", "key_template": "t/{date}/{type}/{file_id}.{ext}", "columns": [{"name": "email", "value": "$.context.traits.email", "transform": "normalize"}]}`, trickyTrack, "text/plain", false},
+		{"csv column transforms", `{"name": "transforms", "columns": [{"name": "email", "value": "$.context.traits.email", "normalize": "lowercase_trim", "hash": "sha256"}, {"name": "event", "value": "event", "normalize": "lowercase"}, {"name": "id", "value": "$.messageId", "normalize": "trim", "hash": "sha256"}]}`, trickyTrack, "text/csv", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -702,7 +709,7 @@ func TestMappingEditorWorksWithoutJavaScript(t *testing.T) {
 		}
 		doc := mustDoc(t, body)
 		// The next post starts from the page the server sent back.
-		for _, name := range []string{"col_name", "col_value", "col_transform", "cond_field", "cond_op", "cond_value"} {
+		for _, name := range []string{"col_name", "col_value", "col_normalize", "col_hash", "cond_field", "cond_op", "cond_value"} {
 			form[name] = values(doc, name)
 		}
 		form.Set("trigger", values(doc, "trigger")[0])

@@ -54,9 +54,16 @@
 // after): the library's parser and evaluator recurse once per level, so an
 // unbounded expression could exhaust the stack, a fatal error.
 //
-// Transforms apply to a cell's text: "sha256" writes the lowercase hex
-// SHA-256 of it and leaves an empty cell empty (as Segment's columns_to_hash
-// does), "normalize" lowercases and trims it.
+// Column transforms are Segment's columns_to_transform and apply to a
+// cell's text, whatever the value's JSON type (a number's text as sent, an
+// object's JSON): normalize (lowercase, trim or lowercase_trim, with
+// JavaScript's toLowerCase and trim, so Unicode white space and the final
+// sigma behave as in Segment), then hash (sha256, lowercase hex). Hashing
+// follows Segment's processHashing: a blank text gives an empty cell, a text
+// that already is 64 hex digits (either case) is written as it is, checked
+// before normalizing, so an upper-case digest stays upper case. The older
+// transform names are aliases: "sha256" is hash sha256, "normalize" is
+// normalize lowercase_trim.
 //
 // # Facts this package reproduces
 //

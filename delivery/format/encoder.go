@@ -3,14 +3,11 @@ package format
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/tidwall/gjson"
 )
@@ -133,7 +130,7 @@ func (e *Encoder) appendRow(event []byte) error {
 				return err
 			}
 		}
-		e.cell = transform(e.cell, c.transform)
+		e.cell = c.transform.apply(e.cell)
 		e.line = appendQuoted(e.line, e.cell)
 	}
 	if f.audience {
@@ -204,21 +201,6 @@ func appendQuoted(dst, s []byte) []byte {
 		dst = append(dst, b)
 	}
 	return append(dst, '"')
-}
-
-func transform(cell []byte, name string) []byte {
-	switch name {
-	case TransformSHA256:
-		// An empty cell stays empty, as in Segment's columns_to_hash.
-		if len(cell) == 0 {
-			return cell
-		}
-		sum := sha256.Sum256(cell)
-		return hex.AppendEncode(cell[:0], sum[:])
-	case TransformNormalize:
-		return append(cell[:0], strings.ToLower(strings.TrimSpace(string(cell)))...)
-	}
-	return cell
 }
 
 // audienceAction is Segment's audience action value: properties (or traits

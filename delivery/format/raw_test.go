@@ -5,8 +5,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	jmespath "github.com/jmespath-community/go-jmespath"
 
@@ -218,4 +220,107 @@ func cell(tb testing.TB, file string) string {
 		tb.Fatalf("file %q: %v", file, err)
 	}
 	return records[1][0]
+}
+
+// TestTransformsSameOnEveryPath: a transformed column writes the same bytes
+// whether its cell is read from the stored JSON without decoding (a plain
+// path or not_null of paths, the engine's fast path), from the decoded event
+// (a JMESPath expression), or from an event given as a map (previews).
+func TestTransformsSameOnEveryPath(t *testing.T) {
+	events := []string{
+		`{"email":"  Ann@Example.COM ","id":"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08","n":12.50,"ok":true,"o":{"A":"Ü ","b":[1,"X"]},"s":"ΟΔΟΣ\u00a0"}`,
+		`{"email":" \t","id":null,"n":-0,"ok":false,"o":{},"s":"İ"}`,
+		`{"id":"","n":1E5,"o":[" A "],"s":"\u2003x\ufeff"}`,
+	}
+	transforms := []struct{ normalize, hash, transform string }{
+		{"lowercase_trim", "sha256", ""}, {"", "sha256", ""}, {"lowercase", "", ""}, {"trim", "", ""},
+		{"trim", "sha256", ""}, {"", "", "normalize"}, {"", "", "sha256"}, {"none", "none", ""},
+	}
+	fields := []string{"email", "id", "n", "ok", "o", "s"}
+	spec := func(value func(field string) string) format.Spec {
+		var cols []format.Column
+		for _, fld := range fields {
+			for i, tr := range transforms {
+				cols = append(cols, format.Column{Name: fld + "_" + strconv.Itoa(i), Value: value(fld),
+					Normalize: tr.normalize, Hash: tr.hash, Transform: tr.transform})
+			}
+		}
+		return format.Spec{Format: format.CSV, Columns: cols, BatchSizeColumn: format.DefaultBatchSizeColumn}
+	}
+	fast := MustCompile(t, spec(func(f string) string { return "$." + f }))
+	notNull := MustCompile(t, spec(func(f string) string { return "not_null(" + f + ", missing)" }))
+	decoded := MustCompile(t, spec(func(f string) string { return f }))
+
+	want := encodeJSON(t, fast, events...)
+	if got := encodeJSON(t, notNull, events...); got != want {
+		t.Errorf("not_null path:\ngot  %q\nwant %q", got, want)
+	}
+	if got := encodeJSON(t, decoded, events...); got != want {
+		t.Errorf("JMESPath:\ngot  %q\nwant %q", got, want)
+	}
+	var maps []map[string]any
+	for _, ev := range events {
+		maps = append(maps, MustEvent(t, ev))
+	}
+	if got := MustEncodeAll(t, fast, maps...); got != want {
+		t.Errorf("maps:\ngot  %q\nwant %q", got, want)
+	}
+	// Spot checks that the transforms ran at all.
+	for _, sub := range []string{
+		`"71d4f55f72fa128dfb468a1a3901507c804b74316488744d769d7f4b16696476"`, // email lowercase_trim + sha256
+		`"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"`, // a digest kept as it is
+		`"οδος"`, `"i̇"`, `"x"`,
+	} {
+		if !strings.Contains(want, sub) {
+			t.Errorf("file lacks %s:\n%s", sub, want)
+		}
+	}
+}
+
+// FuzzTransformPaths checks that every column transform writes the same
+// cell from the stored JSON (fast path) as from the decoded event
+// (JMESPath), valid UTF-8, and that a hash is an empty cell, the value
+// itself (a digest), or 64 lowercase hex digits.
+//
+//fuzz:budget 20000x
+func FuzzTransformPaths(f *testing.F) {
+	for _, s := range []string{"", " ", "  Ann@Example.COM ", "ΟΔΟΣ\u00a0", "İ", "\u0085x\ufeff",
+		"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", "\x00\xff"} {
+		f.Add(s)
+	}
+	var cols, jcols []format.Column
+	for _, n := range format.Normalizations() {
+		for _, h := range format.Hashes() {
+			cols = append(cols, format.Column{Name: n + "_" + h, Value: "$.v", Normalize: n, Hash: h})
+			jcols = append(jcols, format.Column{Name: n + "_" + h, Value: "v", Normalize: n, Hash: h})
+		}
+	}
+	fast := MustCompile(f, format.Spec{Format: format.CSV, Columns: cols})
+	decoded := MustCompile(f, format.Spec{Format: format.CSV, Columns: jcols})
+	f.Fuzz(func(t *testing.T, s string) {
+		ev, err := json.Marshal(map[string]string{"v": s})
+		if err != nil {
+			return
+		}
+		got, want := encodeJSON(t, fast, string(ev)), encodeJSON(t, decoded, string(ev))
+		if got != want {
+			t.Fatalf("fast path %q, JMESPath %q", got, want)
+		}
+		if !utf8.ValidString(got) {
+			t.Fatalf("invalid UTF-8: %q", got)
+		}
+		records, err := csv.NewReader(strings.NewReader(strings.ReplaceAll(got, "\r", ""))).ReadAll()
+		if err != nil || len(records) != 2 {
+			return
+		}
+		for i, c := range cols {
+			cell := records[1][i]
+			if c.Hash != format.HashSHA256 || cell == "" || cell == s {
+				continue
+			}
+			if len(cell) != 64 || strings.Trim(cell, "0123456789abcdef") != "" {
+				t.Errorf("%s of %q = %q, want a lowercase hex digest", c.Name, s, cell)
+			}
+		}
+	})
 }

@@ -19,7 +19,8 @@ const (
 	Gzip = "gzip"
 )
 
-// Transforms a column can apply to its text.
+// Older names of a column's transform, kept as aliases: "sha256" is hash
+// sha256 without normalizing, "normalize" is normalize lowercase_trim.
 const (
 	TransformSHA256    = "sha256"
 	TransformNormalize = "normalize"
@@ -32,12 +33,17 @@ const (
 )
 
 // Column is one csv/txt column: Name is the header, Value a path such as
-// "$.properties.total" or a JMESPath expression, Transform "", "sha256" or
-// "normalize". A blank Value drops the column.
+// "$.properties.total" or a JMESPath expression. Normalize (none, lowercase,
+// trim or lowercase_trim) and then Hash (none or sha256) apply to the cell's
+// text, as Segment's columns_to_transform; Transform is the older form, ""
+// "sha256" or "normalize", and cannot be combined with them. A blank Value
+// drops the column.
 type Column struct {
 	Name      string
 	Value     string
 	Transform string
+	Normalize string
+	Hash      string
 }
 
 // Spec is everything that decides a mapping's bytes and keys: the mapping's
@@ -131,7 +137,7 @@ type Format struct {
 
 type column struct {
 	value     expr
-	transform string
+	transform cellTransform
 }
 
 // Compile validates spec and compiles its expressions and key layout once.
@@ -209,8 +215,11 @@ func (f *Format) compileTable() error {
 		if name == "" {
 			return fieldErr(field, "is required")
 		}
-		if strings.ContainsAny(name, "\"\r\n") || strings.IndexByte(name, f.delim) >= 0 {
-			return fieldErr(field, "must not contain the delimiter, a double quote or a line break")
+		if strings.IndexByte(name, f.delim) >= 0 {
+			return fieldErr(field, "%s", delimiterInName(f.delim))
+		}
+		if strings.ContainsAny(name, "\"\r\n") {
+			return fieldErr(field, "must not contain a double quote or a line break: header names are written unquoted")
 		}
 		if other, ok := seen[name]; ok {
 			return fieldErr(field, "repeats the column name of %s", other)
@@ -232,12 +241,11 @@ func (f *Format) compileTable() error {
 		if err != nil {
 			return fieldErr(field+".value", "%s", err.Error())
 		}
-		switch c.Transform {
-		case "", TransformSHA256, TransformNormalize:
-		default:
-			return fieldErr(field+".transform", "must be empty, sha256 or normalize")
+		t, bad, msg := resolveTransform(c)
+		if bad != "" {
+			return fieldErr(field+"."+bad, "%s", msg)
 		}
-		f.columns = append(f.columns, column{value: e, transform: c.Transform})
+		f.columns = append(f.columns, column{value: e, transform: t})
 	}
 	if len(f.columns) == 0 {
 		return fieldErr("columns", "needs at least one column with a value")
@@ -262,6 +270,18 @@ func (f *Format) compileTable() error {
 	}
 	f.header = append(f.header, '\n')
 	return nil
+}
+
+// delimiterInName explains why a column name cannot hold the delimiter.
+// Segment's S3 action removes the first occurrence from the header (and
+// keeps a tab); s3relay refuses the name instead of writing another one.
+func delimiterInName(delim byte) string {
+	if delim == '\t' {
+		return "Column names cannot contain the delimiter (tab): a reader would split this header into two columns. " +
+			"Segment writes it as it is, which breaks the header; rename the column."
+	}
+	return fmt.Sprintf("Column names cannot contain the delimiter '%c': a reader would split this header into two columns. "+
+		"Segment silently removes the first '%c'; rename the column.", delim, delim)
 }
 
 func otherTable(format string) string {

@@ -2,6 +2,9 @@ package format_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -163,29 +166,79 @@ func TestTableRowsAndExtraColumns(t *testing.T) {
 	}
 }
 
+// Column transforms, as Segment's columns_to_transform and processHashing
+// do them: normalize, then hash; a blank value hashes to nothing; a value
+// that already is a SHA-256 hex digest (either case) is kept as it is,
+// checked before normalizing. The older transform names are aliases.
 func TestTableTransforms(t *testing.T) {
+	const (
+		testSum   = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+		testUpper = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+		// sha256 of testSum, which Segment's own tests give for a digest
+		// hashed again.
+		testSumSum = "7b3d979ca8330a94fa7e9e1b466d8b99e0bcdea1ec90596c0dcc8d7ef6b4300c"
+	)
 	tests := []struct {
-		name      string
-		transform string
-		event     string
-		want      string // the cell, unquoted
+		name                       string
+		transform, normalize, hash string
+		event                      string
+		want                       string // the cell, unquoted
 	}{
-		{"sha256 of a string", format.TransformSHA256, `{"v":"abc"}`, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-		{"sha256 of an object hashes its JSON", format.TransformSHA256, `{"v":{"a":1}}`, "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"},
-		{"sha256 leaves an empty value empty", format.TransformSHA256, `{"v":""}`, ""},
-		{"sha256 leaves a missing value empty", format.TransformSHA256, `{}`, ""},
-		{"normalize lowercases and trims", format.TransformNormalize, `{"v":"  MiXeD Case\t\n"}`, "mixed case"},
-		{"normalize unicode", format.TransformNormalize, `{"v":" ÉCOLE "}`, "école"},
-		{"normalize keeps inner quotes for quoting", format.TransformNormalize, `{"v":" A\"B "}`, `a""b`},
-		{"no transform", "", `{"v":"  Keep  "}`, "  Keep  "},
+		{"no transform", "", "", "", `{"v":"  Keep  "}`, "  Keep  "},
+		{"none is no transform", "", "none", "none", `{"v":"  Keep  "}`, "  Keep  "},
+		{"lowercase keeps white space", "", "lowercase", "", `{"v":" MiXeD Case "}`, " mixed case "},
+		{"trim keeps case", "", "trim", "", `{"v":"  MiXeD Case\t\n"}`, "MiXeD Case"},
+		{"lowercase_trim", "", "lowercase_trim", "", `{"v":"  MiXeD Case\t\n"}`, "mixed case"},
+		{"trim takes unicode white space as JavaScript does", "", "trim", "", `{"v":"\u00a0\u2003\u3000x y\u2028\ufeff\u205f"}`, "x y"},
+		{"trim keeps U+0085, which JavaScript does not trim", "", "trim", "", `{"v":"\u0085x "}`, "\u0085x"},
+		{"trim of blank is empty", "", "trim", "", `{"v":" \t "}`, ""},
+		{"lowercase unicode", "", "lowercase", "", `{"v":"ÉCOLE"}`, "école"},
+		{"lowercase dotted capital I as JavaScript", "", "lowercase", "", `{"v":"İ"}`, "i\u0307"},
+		{"lowercase final sigma", "", "lowercase", "", `{"v":"ΟΔΟΣ ΣΑ"}`, "οδος σα"},
+		{"lowercase keeps inner quotes for quoting", "", "lowercase_trim", "", `{"v":" A\"B "}`, `a""b`},
+		{"lowercase a number as sent", "", "lowercase", "", `{"v":1E5}`, "1e5"},
+		{"lowercase a boolean", "", "lowercase", "", `{"v":true}`, "true"},
+		{"lowercase an object's JSON", "", "lowercase", "", `{"v":{"A":"B"}}`, `{""a"":""b""}`},
+		{"lowercase null is empty", "", "lowercase", "", `{"v":null}`, ""},
+		{"sha256 of a string", "", "", "sha256", `{"v":"abc"}`, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{"sha256 without normalize hashes the text as it is", "", "none", "sha256", `{"v":" test"}`, "eeb282539220fa206a1f16e69bfa9811c9dc8944bf0f04f9bcfb770366681712"},
+		{"normalize then hash", "", "lowercase_trim", "sha256", `{"v":"  Test@Example.COM "}`, "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"},
+		{"trim then hash", "", "trim", "sha256", `{"v":" test\u00a0"}`, testSum},
+		{"lowercase then hash", "", "lowercase", "sha256", `{"v":"TEST"}`, testSum},
+		{"a digest passes through", "", "", "sha256", `{"v":"` + testSum + `"}`, testSum},
+		{"an upper-case digest passes through as it is", "", "lowercase_trim", "sha256", `{"v":"` + testUpper + `"}`, testUpper},
+		{"a digest with white space is normalized and hashed", "", "trim", "sha256", `{"v":" ` + testSum + ` "}`, testSumSum},
+		{"63 hex digits are hashed", "", "", "sha256", `{"v":"` + testSum[:63] + `"}`, "hashed"},
+		{"65 hex digits are hashed", "", "", "sha256", `{"v":"` + testSum + `0"}`, "hashed"},
+		{"sha256 of a number hashes its text", "", "", "sha256", `{"v":123}`, "a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7f7a27ae3"},
+		{"sha256 of a boolean hashes its text", "", "", "sha256", `{"v":true}`, "b5bea41b6c623f7c09f1bf24dcae58ebab3c0cdd90ad966bc43a45b44867e12b"},
+		{"sha256 of an object hashes its JSON", "", "", "sha256", `{"v":{"a":1}}`, "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"},
+		{"sha256 leaves null empty", "", "", "sha256", `{"v":null}`, ""},
+		{"sha256 leaves an empty value empty", "", "", "sha256", `{"v":""}`, ""},
+		{"sha256 leaves a blank value empty", "", "", "sha256", `{"v":" \u00a0\t"}`, ""},
+		{"sha256 leaves a missing value empty", "", "", "sha256", `{}`, ""},
+		{"alias sha256", format.TransformSHA256, "", "", `{"v":"abc"}`, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{"alias normalize is lowercase_trim", format.TransformNormalize, "", "", `{"v":" ÉCOLE "}`, "école"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := MustCompile(t, format.Spec{Format: format.CSV,
-				Columns: []format.Column{{Name: "v", Value: "$.v", Transform: tt.transform}}})
-			want := "v\n\"" + tt.want + "\""
-			if got := MustEncodeAll(t, f, MustEvent(t, tt.event)); got != want {
-				t.Errorf("got %q, want %q", got, want)
+			want := tt.want
+			if want == "hashed" {
+				var v struct{ V string }
+				if err := json.Unmarshal([]byte(tt.event), &v); err != nil {
+					t.Fatal(err)
+				}
+				sum := sha256.Sum256([]byte(v.V))
+				want = hex.EncodeToString(sum[:])
+			}
+			// The fast path (a plain path over the stored bytes) and the
+			// decoded path (a JMESPath expression) write the same cell.
+			for _, value := range []string{"$.v", "v"} {
+				f := MustCompile(t, format.Spec{Format: format.CSV, Columns: []format.Column{
+					{Name: "v", Value: value, Transform: tt.transform, Normalize: tt.normalize, Hash: tt.hash}}})
+				if got := MustEncodeAll(t, f, MustEvent(t, tt.event)); got != "v\n\""+want+"\"" {
+					t.Errorf("%s: got %q, want %q", value, got, "v\n\""+want+"\"")
+				}
 			}
 		})
 	}
