@@ -33,6 +33,8 @@ type apiMapping struct {
 	BatchMaxAgeSeconds       int            `json:"batch_max_age_seconds"`
 	BatchSizeColumnName      string         `json:"batch_size_column_name"`
 	AudienceActionColumnName string         `json:"audience_action_column_name"`
+	PartitionTime            string         `json:"partition_time"`
+	PartitionWindowHours     int            `json:"partition_window_hours"`
 }
 
 func toAPIMapping(m *store.Mapping) apiMapping {
@@ -46,6 +48,7 @@ func toAPIMapping(m *store.Mapping) apiMapping {
 		Folder: m.Folder, FilenamePrefix: m.FilenamePrefix, KeyTemplate: m.KeyTemplate,
 		BatchSize: m.BatchSize, BatchMaxBytes: m.BatchMaxBytes, BatchMaxAgeSeconds: m.BatchMaxAgeSeconds,
 		BatchSizeColumnName: m.BatchSizeColumnName, AudienceActionColumnName: m.AudienceActionColumnName,
+		PartitionTime: m.PartitionTime, PartitionWindowHours: m.PartitionWindowHours,
 	}
 }
 
@@ -80,6 +83,8 @@ type apiMappingInput struct {
 	BatchMaxAgeSeconds       *int            `json:"batch_max_age_seconds"`
 	BatchSizeColumnName      *string         `json:"batch_size_column_name"`
 	AudienceActionColumnName *string         `json:"audience_action_column_name"`
+	PartitionTime            *string         `json:"partition_time"`
+	PartitionWindowHours     *int            `json:"partition_window_hours"`
 }
 
 // applyTo copies the fields the input sets onto m. A new format without a
@@ -111,6 +116,10 @@ func (in *apiMappingInput) applyTo(m *store.Mapping) {
 	set(&m.KeyTemplate, in.KeyTemplate)
 	set(&m.BatchSizeColumnName, in.BatchSizeColumnName)
 	set(&m.AudienceActionColumnName, in.AudienceActionColumnName)
+	set(&m.PartitionTime, in.PartitionTime)
+	if in.PartitionWindowHours != nil {
+		m.PartitionWindowHours = *in.PartitionWindowHours
+	}
 	if in.Enabled != nil {
 		m.Enabled = *in.Enabled
 	}
