@@ -27,6 +27,11 @@ type Compiled struct {
 	// event, topic), so routing need not decode the event; readsEvent says
 	// whether "event" is among them.
 	light, readsEvent bool
+	// byEventHour: files are split by their events' own UTC hour
+	// (partition_time event), which their folders name; window bounds how
+	// old that time may be.
+	byEventHour bool
+	window      time.Duration
 }
 
 // FormatSpec converts a mapping and its destination's path prefix into the
@@ -81,7 +86,9 @@ func Compile(m *store.Mapping, pathPrefix string) (*Compiled, error) {
 		return nil, fmt.Errorf("compile mapping: %w", err)
 	}
 	types, all := trig.Types()
-	c := &Compiled{Mapping: m, Trigger: trig, Format: f, splitTypes: all || len(types) > 1, light: m.Format != store.FormatJSON}
+	c := &Compiled{Mapping: m, Trigger: trig, Format: f, splitTypes: all || len(types) > 1, light: m.Format != store.FormatJSON,
+		byEventHour: m.PartitionTime == store.PartitionTimeEvent && m.Format != store.FormatJSON,
+		window:      time.Duration(m.PartitionWindowHours) * time.Hour}
 	for _, root := range trig.Roots() {
 		switch root {
 		case "type", "topic":
@@ -131,7 +138,9 @@ func decodeEvent(body []byte) (map[string]any, error) {
 
 // partition names the file group an event belongs to within its mapping:
 // events of different partitions never share a file, because the key names
-// what they differ in (type, source, event name).
+// what they differ in (type, source, event name, hour). It reads only what
+// the store keeps of the event, so routing it again after a restart gives
+// the same partition.
 func (c *Compiled) partition(e *store.Event, msg map[string]any) string {
 	kf := c.Format.KeyFields()
 	p := ""
@@ -145,7 +154,18 @@ func (c *Compiled) partition(e *store.Event, msg map[string]any) string {
 		name, _ := msg["event"].(string)
 		p += "|event=" + name
 	}
+	if c.byEventHour {
+		p += "|hour=" + c.eventHour(e).Format("2006-01-02T15")
+	}
 	return p
+}
+
+// eventHour is the UTC hour whose files hold e when files are split by
+// event time: the hour of its stored timestamp, or of its receipt when that
+// is out of the mapping's window (see format.PartitionHour).
+func (c *Compiled) eventHour(e *store.Event) time.Time {
+	h, _ := format.PartitionHour(e.Timestamp, e.ReceivedAt, c.window)
+	return h
 }
 
 // nameFile sets the key of the file d (sealed at d.CreatedAt) from its
@@ -173,6 +193,10 @@ func (c *Compiled) keyFor(d *store.Delivery, sample *store.Event, msg map[string
 	if sample != nil {
 		in.SourceID, in.Type = sample.SourceID, sample.Type
 		in.Event, _ = msg["event"].(string)
+		if c.byEventHour {
+			// Every event of the file shares its first one's hour.
+			in.PartitionTime = c.eventHour(sample)
+		}
 	}
 	key, err := c.Format.Key(in)
 	if err != nil {

@@ -58,7 +58,7 @@ func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Obje
 		if !c.Trigger.Match(msg) {
 			continue
 		}
-		ev := sampleEvent(msg, smp.SourceID)
+		ev := sampleEvent(msg, smp.SourceID, now)
 		part := c.partition(ev, msg)
 		if c.Mapping.Format == store.FormatJSON {
 			part = fmt.Sprint(len(groups))
@@ -111,17 +111,48 @@ func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Obje
 }
 
 // sampleEvent gives an event not from the store the attributes that
-// partitioning and keys read.
-func sampleEvent(msg map[string]any, sourceID string) *store.Event {
-	ev := &store.Event{SourceID: sourceID}
+// partitioning and keys read. Its times are those the store would keep
+// (RFC 3339 strings): receivedAt, else now for an event not received yet;
+// and Segment's timestamp rule (timestamp, else originalTimestamp corrected
+// by sentAt, else the receipt), or a publish event's time.
+func sampleEvent(msg map[string]any, sourceID string, now time.Time) *store.Event {
+	ev := &store.Event{SourceID: sourceID, ReceivedAt: now}
+	if t, ok := rfc3339(msg["receivedAt"]); ok {
+		ev.ReceivedAt = t
+	}
 	ev.Type, _ = msg["type"].(string)
 	if _, ok := msg["topic"]; ok && ev.Type == "" {
 		ev.Type = store.TypePublish
+	}
+	ev.Timestamp = ev.ReceivedAt
+	if ev.Type == store.TypePublish {
+		if t, ok := rfc3339(msg["time"]); ok {
+			ev.Timestamp = t
+		}
+	} else if t, ok := rfc3339(msg["timestamp"]); ok {
+		ev.Timestamp = t
+	} else if orig, ok := rfc3339(msg["originalTimestamp"]); ok {
+		ev.Timestamp = orig
+		if sent, ok := rfc3339(msg["sentAt"]); ok {
+			ev.Timestamp = ev.ReceivedAt.Add(-sent.Sub(orig))
+		}
 	}
 	if ev.SourceID == "" {
 		ev.SourceID = "test-source"
 	}
 	return ev
+}
+
+func rfc3339(v any) (time.Time, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
 }
 
 // DecodeSample reads a user-supplied event: its text normalized, decoded

@@ -39,6 +39,19 @@ const (
 	MaxBatchMaxAge       = 24 * 60 * 60
 )
 
+// Partition times of a mapping: which time's UTC hour names the folders of
+// its files (hive, segment_classic, the date tokens of custom keys). With
+// received, the time the file is sealed, as Segment classic and Firehose
+// do; with event, files are split by their events' own hour, bounded by
+// PartitionWindowHours.
+const (
+	PartitionTimeReceived = "received"
+	PartitionTimeEvent    = "event"
+
+	DefaultPartitionWindowHours = 168
+	MaxPartitionWindowHours     = 8760
+)
+
 // DefaultTrigger is the trigger of a new mapping, as in Segment's S3 action.
 const DefaultTrigger = `type = "track" or type = "identify"`
 
@@ -75,8 +88,13 @@ type Mapping struct {
 	BatchMaxAgeSeconds       int
 	BatchSizeColumnName      string
 	AudienceActionColumnName string
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	// PartitionTime is PartitionTimeReceived (default) or PartitionTimeEvent;
+	// PartitionWindowHours bounds how old an event's own time may be, before
+	// its receipt, to name its partition.
+	PartitionTime        string
+	PartitionWindowHours int
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // ApplyDefaults fills what a new mapping leaves unset.
@@ -101,6 +119,12 @@ func (m *Mapping) ApplyDefaults() {
 	}
 	if m.BatchMaxAgeSeconds == 0 {
 		m.BatchMaxAgeSeconds = DefaultBatchMaxAge
+	}
+	if m.PartitionTime == "" {
+		m.PartitionTime = PartitionTimeReceived
+	}
+	if m.PartitionWindowHours == 0 {
+		m.PartitionWindowHours = DefaultPartitionWindowHours
 	}
 }
 
@@ -130,6 +154,10 @@ func (m *Mapping) Validate() error {
 		return FieldErrorf("batch_max_bytes", "Batch max bytes must be between %d and %d.", MinBatchMaxBytes, MaxBatchMaxBytes)
 	case m.BatchMaxAgeSeconds < 1 || m.BatchMaxAgeSeconds > MaxBatchMaxAge:
 		return FieldErrorf("batch_max_age_seconds", "Batch max age must be between 1 and %d seconds.", MaxBatchMaxAge)
+	case !contains([]string{PartitionTimeReceived, PartitionTimeEvent}, m.PartitionTime):
+		return FieldErrorf("partition_time", "Partition time must be received or event.")
+	case m.PartitionWindowHours < 1 || m.PartitionWindowHours > MaxPartitionWindowHours:
+		return FieldErrorf("partition_window_hours", "Partition window must be between 1 and %d hours.", MaxPartitionWindowHours)
 	case len(m.Columns) > 200:
 		return FieldErrorf("columns", "A mapping has at most 200 columns.")
 	}
@@ -138,7 +166,7 @@ func (m *Mapping) Validate() error {
 
 const mappingColumns = `id, destination_id, position, name, enabled, trigger, format, columns, delimiter, file_extension, compression,
 	key_preset, folder, filename_prefix, key_template, batch_size, batch_max_bytes, batch_max_age_seconds,
-	batch_size_column_name, audience_action_column_name, created_at, updated_at`
+	batch_size_column_name, audience_action_column_name, partition_time, partition_window_hours, created_at, updated_at`
 
 func scanMapping(s scanner) (*Mapping, error) {
 	var m Mapping
@@ -146,7 +174,7 @@ func scanMapping(s scanner) (*Mapping, error) {
 	var created, updated int64
 	if err := s.Scan(&m.ID, &m.DestinationID, &m.Position, &m.Name, &m.Enabled, &m.Trigger, &m.Format, &cols, &m.Delimiter,
 		&m.FileExtension, &m.Compression, &m.KeyPreset, &m.Folder, &m.FilenamePrefix, &m.KeyTemplate, &m.BatchSize,
-		&m.BatchMaxBytes, &m.BatchMaxAgeSeconds, &m.BatchSizeColumnName, &m.AudienceActionColumnName, &created, &updated); err != nil {
+		&m.BatchMaxBytes, &m.BatchMaxAgeSeconds, &m.BatchSizeColumnName, &m.AudienceActionColumnName, &m.PartitionTime, &m.PartitionWindowHours, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(cols), &m.Columns); err != nil {
@@ -186,10 +214,10 @@ func (db *DB) CreateMapping(ctx context.Context, m *Mapping) error {
 	}
 	now := db.Now()
 	m.ID, m.Position, m.CreatedAt, m.UpdatedAt = NewID("map"), count, now, now
-	if _, err := tx.ExecContext(ctx, `INSERT INTO mappings (`+mappingColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO mappings (`+mappingColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.DestinationID, m.Position, m.Name, m.Enabled, m.Trigger, m.Format, string(cols), m.Delimiter, m.FileExtension, m.Compression,
 		m.KeyPreset, m.Folder, m.FilenamePrefix, m.KeyTemplate, m.BatchSize, m.BatchMaxBytes, m.BatchMaxAgeSeconds,
-		m.BatchSizeColumnName, m.AudienceActionColumnName, ms(now), ms(now)); err != nil {
+		m.BatchSizeColumnName, m.AudienceActionColumnName, m.PartitionTime, m.PartitionWindowHours, ms(now), ms(now)); err != nil {
 		return fmt.Errorf("create mapping: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, (SELECT coalesce(max(seq), 0) FROM events))`, m.ID); err != nil {
@@ -214,11 +242,12 @@ func (db *DB) UpdateMapping(ctx context.Context, m *Mapping) error {
 	m.UpdatedAt = db.Now()
 	res, err := db.write.ExecContext(ctx, `UPDATE mappings SET name = ?, enabled = ?, trigger = ?, format = ?, columns = ?, delimiter = ?,
 		file_extension = ?, compression = ?, key_preset = ?, folder = ?, filename_prefix = ?, key_template = ?, batch_size = ?,
-		batch_max_bytes = ?, batch_max_age_seconds = ?, batch_size_column_name = ?, audience_action_column_name = ?, updated_at = ?
+		batch_max_bytes = ?, batch_max_age_seconds = ?, batch_size_column_name = ?, audience_action_column_name = ?,
+		partition_time = ?, partition_window_hours = ?, updated_at = ?
 		WHERE id = ? AND destination_id = ?`,
 		m.Name, m.Enabled, m.Trigger, m.Format, string(cols), m.Delimiter, m.FileExtension, m.Compression, m.KeyPreset, m.Folder,
 		m.FilenamePrefix, m.KeyTemplate, m.BatchSize, m.BatchMaxBytes, m.BatchMaxAgeSeconds, m.BatchSizeColumnName,
-		m.AudienceActionColumnName, ms(m.UpdatedAt), m.ID, m.DestinationID)
+		m.AudienceActionColumnName, m.PartitionTime, m.PartitionWindowHours, ms(m.UpdatedAt), m.ID, m.DestinationID)
 	if err != nil {
 		return fmt.Errorf("update mapping: %w", err)
 	}

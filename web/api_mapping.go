@@ -34,6 +34,8 @@ type apiMapping struct {
 	BatchMaxAgeSeconds       int            `json:"batch_max_age_seconds"`
 	BatchSizeColumnName      string         `json:"batch_size_column_name"`
 	AudienceActionColumnName string         `json:"audience_action_column_name"`
+	PartitionTime            string         `json:"partition_time"`
+	PartitionWindowHours     int            `json:"partition_window_hours"`
 	// Warnings are about a stored mapping that works but may not do what
 	// was meant; present only when there are any.
 	Warnings []apiWarning `json:"warnings,omitempty"`
@@ -57,6 +59,7 @@ func toAPIMapping(m *store.Mapping) apiMapping {
 		Folder: m.Folder, FilenamePrefix: m.FilenamePrefix, KeyTemplate: m.KeyTemplate,
 		BatchSize: m.BatchSize, BatchMaxBytes: m.BatchMaxBytes, BatchMaxAgeSeconds: m.BatchMaxAgeSeconds,
 		BatchSizeColumnName: m.BatchSizeColumnName, AudienceActionColumnName: m.AudienceActionColumnName,
+		PartitionTime: m.PartitionTime, PartitionWindowHours: m.PartitionWindowHours,
 		Warnings: apiWarnings(m),
 	}
 }
@@ -110,6 +113,8 @@ type apiMappingInput struct {
 	BatchMaxAgeSeconds       *int            `json:"batch_max_age_seconds"`
 	BatchSizeColumnName      *string         `json:"batch_size_column_name"`
 	AudienceActionColumnName *string         `json:"audience_action_column_name"`
+	PartitionTime            *string         `json:"partition_time"`
+	PartitionWindowHours     *int            `json:"partition_window_hours"`
 }
 
 // applyTo copies the fields the input sets onto m. A new format without a
@@ -141,6 +146,10 @@ func (in *apiMappingInput) applyTo(m *store.Mapping) {
 	set(&m.KeyTemplate, in.KeyTemplate)
 	set(&m.BatchSizeColumnName, in.BatchSizeColumnName)
 	set(&m.AudienceActionColumnName, in.AudienceActionColumnName)
+	set(&m.PartitionTime, in.PartitionTime)
+	if in.PartitionWindowHours != nil {
+		m.PartitionWindowHours = *in.PartitionWindowHours
+	}
 	if in.Enabled != nil {
 		m.Enabled = *in.Enabled
 	}

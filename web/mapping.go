@@ -174,6 +174,7 @@ func fieldLabel(field string) string {
 		"file_extension": "File extension", "compression": "Compression", "key_preset": "Key layout", "folder": "Folder",
 		"filename_prefix": "Filename prefix", "key_template": "Key template", "batch_size": "Batch size",
 		"batch_max_bytes": "Batch max bytes", "batch_max_age_seconds": "Batch max age",
+		"partition_time": "Partition by", "partition_window_hours": "Partition window",
 		"batch_size_column_name": "Batch size column name", "audience_action_column_name": "Audience action column name",
 		"config.path_prefix": "The destination's path prefix", "event": "Event", "events": "Events",
 	}
@@ -254,6 +255,10 @@ func editorOptions() views.MappingOptions {
 			{Value: format.NormalizeLowercaseTrim, Label: "lowercase and trim"},
 		},
 		Hashes: []views.Option{{Value: format.HashNone, Label: "none"}, {Value: format.HashSHA256, Label: "SHA-256"}},
+		PartitionTimes: []views.Option{
+			{Value: store.PartitionTimeReceived, Label: "Time received (files' seal time, as Segment classic and Firehose)"},
+			{Value: store.PartitionTimeEvent, Label: "Event time (each event's own UTC hour)"},
+		},
 		Fields: match.Fields(),
 	}
 	names := map[string]string{",": "comma", "|": "pipe", ";": "semicolon", ":": "colon"}
@@ -281,6 +286,7 @@ func mappingForm(m *store.Mapping) views.MappingForm {
 		FilenamePrefix: m.FilenamePrefix, KeyTemplate: m.KeyTemplate, BatchSize: strconv.Itoa(m.BatchSize),
 		BatchMaxBytes: strconv.FormatInt(m.BatchMaxBytes, 10), BatchMaxAgeSeconds: strconv.Itoa(m.BatchMaxAgeSeconds),
 		BatchSizeColumnName: m.BatchSizeColumnName, AudienceActionColumnName: m.AudienceActionColumnName,
+		PartitionTime: m.PartitionTime, PartitionWindowHours: strconv.Itoa(m.PartitionWindowHours),
 	}
 	// The format's own extension shows as blank, so that choosing another
 	// format brings its extension along.
@@ -407,6 +413,7 @@ func readEditor(c echo.Context) (*editor, error) {
 	f.KeyPreset, f.Folder, f.FilenamePrefix, f.KeyTemplate = form.Get("key_preset"), form.Get("folder"), form.Get("filename_prefix"), form.Get("key_template")
 	f.BatchSize, f.BatchMaxBytes, f.BatchMaxAgeSeconds = form.Get("batch_size"), form.Get("batch_max_bytes"), form.Get("batch_max_age_seconds")
 	f.BatchSizeColumnName, f.AudienceActionColumnName = form.Get("batch_size_column_name"), form.Get("audience_action_column_name")
+	f.PartitionTime, f.PartitionWindowHours = form.Get("partition_time"), form.Get("partition_window_hours")
 	f.TestEvent = form.Get("test_event")
 	names, values, normalizes, hashes := form["col_name"], form["col_value"], form["col_normalize"], form["col_hash"]
 	// col_transform is the older form's single select; a script that still
@@ -503,6 +510,7 @@ func (ed *editor) toMapping() *store.Mapping {
 		FileExtension: f.FileExtension, Compression: f.Compression, KeyPreset: f.KeyPreset, Folder: f.Folder,
 		FilenamePrefix: f.FilenamePrefix, KeyTemplate: f.KeyTemplate,
 		BatchSizeColumnName: f.BatchSizeColumnName, AudienceActionColumnName: f.AudienceActionColumnName,
+		PartitionTime: f.PartitionTime,
 	}
 	if m.Format == store.FormatJSON {
 		m.KeyPreset = ""
@@ -527,6 +535,7 @@ func (ed *editor) toMapping() *store.Mapping {
 	m.BatchSize = int(number("batch_size", "Batch size", f.BatchSize))
 	m.BatchMaxBytes = number("batch_max_bytes", "Batch max bytes", f.BatchMaxBytes)
 	m.BatchMaxAgeSeconds = int(number("batch_max_age_seconds", "Batch max age", f.BatchMaxAgeSeconds))
+	m.PartitionWindowHours = int(number("partition_window_hours", "Partition window", f.PartitionWindowHours))
 	return m
 }
 
@@ -596,7 +605,7 @@ func (s *Server) preview(ctx context.Context, dest *store.Destination, ed *edito
 		p.Error, p.ErrorField, p.ErrorLabel = store.ErrorMessage(explain(err)), inputID(field), fieldLabel(field)
 		return p, nil
 	}
-	for _, id := range []string{"batch_size", "batch_max_bytes", "batch_max_age_seconds"} {
+	for _, id := range []string{"batch_size", "batch_max_bytes", "batch_max_age_seconds", "partition_window_hours"} {
 		if msg, ok := ed.errs[id]; ok {
 			return invalid(store.FieldErrorf(id, "%s", msg))
 		}

@@ -81,6 +81,8 @@ type mappingJSON struct {
 	BatchMaxAgeSeconds       int            `json:"batch_max_age_seconds"`
 	BatchSizeColumnName      string         `json:"batch_size_column_name"`
 	AudienceActionColumnName string         `json:"audience_action_column_name"`
+	PartitionTime            string         `json:"partition_time"`
+	PartitionWindowHours     int            `json:"partition_window_hours"`
 }
 
 // mustMappingJSON decodes a mapping and checks it has exactly the fields of
@@ -93,7 +95,7 @@ func mustMappingJSON(tb testing.TB, body string) mappingJSON {
 	}
 	want := []string{"id", "name", "enabled", "trigger", "format", "columns", "delimiter", "file_extension", "compression",
 		"key_preset", "folder", "filename_prefix", "key_template", "batch_size", "batch_max_bytes", "batch_max_age_seconds",
-		"batch_size_column_name", "audience_action_column_name"}
+		"batch_size_column_name", "audience_action_column_name", "partition_time", "partition_window_hours"}
 	var got []string
 	for k := range fields {
 		got = append(got, k)
@@ -135,7 +137,8 @@ func TestMappingAPICRUD(t *testing.T) {
 	want := mappingJSON{ID: created.ID, Name: "Tracks and identifies", Enabled: true, Trigger: store.DefaultTrigger, Format: "csv",
 		Columns: created.Columns, Delimiter: ",", FileExtension: "csv", Compression: "none", KeyPreset: "segment_actions",
 		BatchSize: store.DefaultBatchSize, BatchMaxBytes: store.DefaultBatchMaxBytes, BatchMaxAgeSeconds: store.DefaultBatchMaxAge,
-		BatchSizeColumnName: "batch_size", AudienceActionColumnName: "audience_action"}
+		BatchSizeColumnName: "batch_size", AudienceActionColumnName: "audience_action",
+		PartitionTime: store.PartitionTimeReceived, PartitionWindowHours: store.DefaultPartitionWindowHours}
 	if !strings.HasPrefix(created.ID, "map") || !mappingEqual(created, want) {
 		t.Errorf("created = %+v\nwant %+v", created, want)
 	}

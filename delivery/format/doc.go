@@ -109,14 +109,17 @@
 // the Unix time in milliseconds of the UTC midnight of the day the API
 // received the calls (folders such as 1432684800000); a custom path prefix
 // goes before segment-logs/; the objects carry Content-Type text/plain and
-// Content-Encoding gzip. The docs do not name the file itself; s3relay uses
-// "<seal time in Unix ms>_<suffix>.<ext>".
+// Content-Encoding gzip. The docs call the file only "filename.gz";
+// s3relay names it "<seal time in Unix ms>_<suffix>.<ext>", ext being
+// "jsonl.gz" by default (the file extension with ".gz"), which every
+// "*.gz" pattern written for Segment's folders still matches.
 //
 // Astronomer's S3 emitter (astronomerio/emitter-s3): records are
 // JSON.stringify'd and interspersed with "\n", so the last line has no
-// newline; a leading "/" of the path is trimmed. The jsonl encoder follows
-// both seeds: one compact event per line, lines joined by "\n", no trailing
-// newline.
+// newline; a leading "/" of the path is trimmed. The jsonl encoder writes
+// one compact event per line as both seeds do, but ends every line with
+// "\n", the last one too, as NDJSON (and JSON Lines) require: files then
+// concatenate (zcat *.gz) into one valid stream, and wc -l counts events.
 //
 // Hookdeck Outpost aws_s3 destination (hookdeck/outpost,
 // internal/destregistry/providers/destawss3): the body is the event's data

@@ -78,15 +78,18 @@ func (e *Encoder) EncodeJSON(event []byte) error {
 		return fmt.Errorf("the file was started for %d rows", e.rows)
 	}
 	e.line = e.line[:0]
-	// Rows are joined by "\n" with none after the last, as both Segment's
-	// S3 action and Astronomer's emitter write them.
-	if e.n > 0 {
-		e.line = append(e.line, '\n')
-	}
 	var err error
 	if e.f.spec.Format == JSONL {
+		// NDJSON: every line ends with "\n", the last one too, so that files
+		// concatenate into one valid stream and wc -l counts their events.
 		e.line = appendCompact(e.line, string(event))
+		e.line = append(e.line, '\n')
 	} else {
+		// csv and txt rows are joined by "\n" with none after the last, as
+		// Segment's S3 action writes them.
+		if e.n > 0 {
+			e.line = append(e.line, '\n')
+		}
 		err = e.appendRow(event)
 	}
 	if err == nil {

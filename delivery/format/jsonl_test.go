@@ -6,8 +6,8 @@ import (
 	"github.com/s3relay/s3relay/delivery/format"
 )
 
-// Lines are joined by "\n" with none after the last, as Astronomer's
-// emitter intersperses them; each line is the whole event as compact JSON.
+// Each line is the whole event as compact JSON, ended by "\n" (the last one
+// too, as NDJSON requires), so that files concatenate into one stream.
 func TestJSONL(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -16,19 +16,19 @@ func TestJSONL(t *testing.T) {
 		want   string
 	}{
 		{"one event", []string{`{"type":"track","event":"Signed Up"}`}, false,
-			`{"event":"Signed Up","type":"track"}`},
-		{"lines joined, no trailing newline", []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}, false,
-			"{\"a\":1}\n{\"b\":2}\n{\"c\":3}"},
+			`{"event":"Signed Up","type":"track"}` + "\n"},
+		{"every line ends with a newline, the last one too", []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}, false,
+			"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"},
 		{"keys sorted at every level", []string{`{"z":{"y":1,"x":[{"b":1,"a":2}]},"a":null}`}, false,
-			`{"a":null,"z":{"x":[{"a":2,"b":1}],"y":1}}`},
+			`{"a":null,"z":{"x":[{"a":2,"b":1}],"y":1}}` + "\n"},
 		{"exact numbers with json.Number", []string{`{"big":9007199254740993,"f":0.10,"e":1E+3}`}, false,
-			`{"big":9007199254740993,"e":1E+3,"f":0.10}`},
+			`{"big":9007199254740993,"e":1E+3,"f":0.10}` + "\n"},
 		{"float64 numbers as JavaScript", []string{`{"big":9007199254740993,"f":0.10,"e":1e21}`}, true,
-			`{"big":9007199254740992,"e":1e+21,"f":0.1}`},
+			`{"big":9007199254740992,"e":1e+21,"f":0.1}` + "\n"},
 		{"newlines and quotes escaped", []string{`{"s":"a\nb\r\"c\"\tz"}`}, false,
-			`{"s":"a\nb\r\"c\"\tz"}`},
+			`{"s":"a\nb\r\"c\"\tz"}` + "\n"},
 		{"unicode and emoji raw, no HTML escaping", []string{`{"s":"é 🎉 <a&b>"}`}, false,
-			`{"s":"é 🎉 <a&b>"}`},
+			`{"s":"é 🎉 <a&b>"}` + "\n"},
 		{"no events", nil, false, ""},
 	}
 	f := MustCompile(t, format.Spec{Format: format.JSONL})
@@ -55,7 +55,7 @@ func TestJSONLGzip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("EncodeAll: %v", err)
 	}
-	if got, want := MustGunzip(t, b), "{\"n\":1}\n{\"n\":2}"; got != want {
+	if got, want := MustGunzip(t, b), "{\"n\":1}\n{\"n\":2}\n"; got != want {
 		t.Errorf("gunzipped: got %q, want %q", got, want)
 	}
 	checkObjectHeaders(t, f, "jsonl.gz", "text/plain", "gzip")

@@ -73,6 +73,12 @@ func KeyTokens() []KeyToken {
 type KeyInput struct {
 	// Time is when the file was sealed; keys use it in UTC.
 	Time time.Time
+	// PartitionTime, when set, is the UTC hour the file's events belong to
+	// (a mapping partitioned by event time, see PartitionHour): the hive and
+	// segment_classic folders and the date and hour tokens ({yyyy} {mm}
+	// {dd} {hh} {date} {day_ms}) name it, while the file name's own time
+	// stays Time. Unset: everything uses Time.
+	PartitionTime time.Time
 	// FileID is unique per file, such as the delivery id; the suffix that
 	// keeps two files of one millisecond apart derives from it.
 	FileID string
@@ -172,6 +178,10 @@ func (f *Format) Key(in KeyInput) (string, error) {
 	}
 	k := f.key
 	t := in.Time.UTC()
+	pt := t
+	if !in.PartitionTime.IsZero() {
+		pt = in.PartitionTime.UTC()
+	}
 	var b strings.Builder
 	b.WriteString(k.prefix)
 	switch k.preset {
@@ -180,13 +190,13 @@ func (f *Format) Key(in KeyInput) (string, error) {
 		b.WriteString(segmentFilename(k.filename, segmentTime(t)+"_"+suffix(in.FileID), f.ext))
 	case PresetHive:
 		b.WriteString(k.folder)
-		fmt.Fprintf(&b, "dt=%s/hour=%02d/", t.Format("2006-01-02"), t.Hour())
+		fmt.Fprintf(&b, "dt=%s/hour=%02d/", pt.Format("2006-01-02"), pt.Hour())
 		b.WriteString(segmentFilename(k.filename, segmentTime(t)+"_"+suffix(in.FileID), f.ext))
 	case PresetSegmentClassic:
 		if in.SourceID == "" {
 			return "", errors.New("the source id is required by the segment_classic key preset")
 		}
-		fmt.Fprintf(&b, "segment-logs/%s/%d/%d_%s.%s", idToken(in.SourceID), dayMillis(t),
+		fmt.Fprintf(&b, "segment-logs/%s/%d/%d_%s.%s", idToken(in.SourceID), dayMillis(pt),
 			t.UnixMilli(), suffix(in.FileID), f.ext)
 	case PresetCustom:
 		for _, p := range k.parts {
@@ -194,7 +204,7 @@ func (f *Format) Key(in KeyInput) (string, error) {
 				b.WriteString(p.lit)
 				continue
 			}
-			b.WriteString(f.tokenValue(p.token, in, t))
+			b.WriteString(f.tokenValue(p.token, in, tokenTime(p.token, t, pt)))
 		}
 	}
 	key := b.String()
@@ -289,6 +299,16 @@ func parseKeyTemplate(src string) ([]keyPart, error) {
 		return nil, errors.New("must contain {file_id} or {suffix} so that no two files share a key")
 	}
 	return parts, nil
+}
+
+// tokenTime is the time a key token shows: the partition's for the tokens
+// that name a folder (date and hour), the file's own for the others.
+func tokenTime(token string, file, partition time.Time) time.Time {
+	switch token {
+	case "yyyy", "mm", "dd", "hh", "date", "day_ms":
+		return partition
+	}
+	return file
 }
 
 // segmentTime is JavaScript's toISOString with ':' and '.' replaced by '-'.

@@ -93,7 +93,7 @@ func TestEncodeJSONCells(t *testing.T) {
 func TestEncodeJSONLines(t *testing.T) {
 	f := MustCompile(t, format.Spec{Format: format.JSONL})
 	got := encodeJSON(t, f, `{"a":1, "b" : {"z": "x y", "y":[ 1 ]}}`, "{\"c\":\"\xff\"}")
-	want := "{\"a\":1,\"b\":{\"z\":\"x y\",\"y\":[1]}}\n{\"c\":\"\uFFFD\"}"
+	want := "{\"a\":1,\"b\":{\"z\":\"x y\",\"y\":[1]}}\n{\"c\":\"\uFFFD\"}\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -104,7 +104,7 @@ func TestEncodeJSONLines(t *testing.T) {
 func TestEncodeJSONLinesReplaceLoneSurrogates(t *testing.T) {
 	f := MustCompile(t, format.Spec{Format: format.JSONL})
 	got := encodeJSON(t, f, `{"a":"x\ud800y","\udc00":["\ud83e\udd84"]}`)
-	want := `{"a":"x\ufffdy","\ufffd":["\ud83e\udd84"]}`
+	want := `{"a":"x\ufffdy","\ufffd":["\ud83e\udd84"]}` + "\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
