@@ -27,7 +27,7 @@ func changedHash(original string) string {
 
 // SafeKeyComponent makes a value taken from an event safe for an object key.
 // A value made only of A-Z a-z 0-9 '.' '_' '-' (and not only of dots) is
-// kept. Otherwise every other byte becomes '_' and '-' plus 8 hex digits of
+// kept. Otherwise every other character becomes '_' and '-' plus 8 hex digits of
 // the SHA-256 of the original value is appended, so that two different
 // values never give the same component: "pub 4:odd+id" becomes
 // "pub_4_odd_id-" + 8 hex digits. An empty value stays empty.
