@@ -64,8 +64,8 @@ type Spec struct {
 	// custom; the json format ignores it.
 	KeyPreset string
 	// KeyTemplate is the token template of the custom preset, or for the
-	// json format a JMESPath expression (default DefaultObjectKeyTemplate,
-	// Outpost's default).
+	// json format a JMESPath expression (default DefaultObjectKeyTemplate;
+	// OutpostObjectKeyTemplate is Outpost's default).
 	KeyTemplate string
 	// Folder and FilenamePrefix shape the segment_actions and hive keys;
 	// the json format puts Folder before the key template's result.
