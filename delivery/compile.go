@@ -34,9 +34,9 @@ type Compiled struct {
 	window      time.Duration
 }
 
-// FormatSpec converts a mapping and its destination's path prefix into the
-// encoder's Spec.
-func FormatSpec(m *store.Mapping, pathPrefix string) format.Spec {
+// FormatSpec converts a mapping and its destination's settings (path prefix,
+// delivery metadata) into the encoder's Spec.
+func FormatSpec(m *store.Mapping, dest store.DestinationConfig) format.Spec {
 	cols := make([]format.Column, len(m.Columns))
 	for i, c := range m.Columns {
 		cols[i] = format.Column{Name: c.Name, Value: c.Value, Transform: c.Transform, Normalize: c.Normalize, Hash: c.Hash}
@@ -53,14 +53,15 @@ func FormatSpec(m *store.Mapping, pathPrefix string) format.Spec {
 		KeyTemplate:          m.KeyTemplate,
 		Folder:               m.Folder,
 		FilenamePrefix:       m.FilenamePrefix,
-		PathPrefix:           pathPrefix,
+		PathPrefix:           dest.PathPrefix,
+		DeliveryMetadata:     dest.DeliveryMetadata,
 	}
 }
 
 // Compile validates a mapping completely (structure, trigger, columns, key
-// layout) and prepares it. Errors are EINVALID *store.Error values naming the
+// layout) and prepares it for its destination's settings dest. Errors are EINVALID *store.Error values naming the
 // field; a trigger error gives its position in the message.
-func Compile(m *store.Mapping, pathPrefix string) (*Compiled, error) {
+func Compile(m *store.Mapping, dest store.DestinationConfig) (*Compiled, error) {
 	m.ApplyDefaults()
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -73,7 +74,7 @@ func Compile(m *store.Mapping, pathPrefix string) (*Compiled, error) {
 		}
 		return nil, store.FieldErrorf("trigger", "Trigger: %v", err)
 	}
-	f, err := format.Compile(FormatSpec(m, pathPrefix))
+	f, err := format.Compile(FormatSpec(m, dest))
 	if err != nil {
 		var fe *format.FieldError
 		if errors.As(err, &fe) {

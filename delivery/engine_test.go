@@ -89,7 +89,7 @@ func (r *rig) mustMapping(tb testing.TB, m *store.Mapping) *store.Mapping {
 	if m.Name == "" {
 		m.Name = "all"
 	}
-	if _, err := delivery.Compile(m, r.Dest.Config.PathPrefix); err != nil {
+	if _, err := delivery.Compile(m, r.Dest.Config); err != nil {
 		tb.Fatalf("mapping does not compile: %v", err)
 	}
 	if err := r.DB.CreateMapping(context.Background(), m); err != nil {

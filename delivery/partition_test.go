@@ -39,7 +39,7 @@ func TestRenderPartitionTime(t *testing.T) {
 	now := received
 	m := &store.Mapping{Name: "m", Format: store.FormatJSONL, KeyPreset: "hive", Folder: "ev", Trigger: `type = "track" or topic = "user.created"`,
 		PartitionTime: store.PartitionTimeEvent, PartitionWindowHours: 48}
-	c, err := delivery.Compile(m, "")
+	c, err := delivery.Compile(m, store.DestinationConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestRenderPartitionTime(t *testing.T) {
 		t.Errorf("event time: %+v, %v; want 2 events in hour 07 and 1 in hour 08", objs, err)
 	}
 	m.PartitionTime = store.PartitionTimeReceived
-	if c, err = delivery.Compile(m, ""); err != nil {
+	if c, err = delivery.Compile(m, store.DestinationConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	objs, err = delivery.Render(c, samples, now, "preview")
@@ -274,7 +274,7 @@ func TestEngineEventTimePartitions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := delivery.Compile(m, r.Dest.Config.PathPrefix)
+		c, err := delivery.Compile(m, r.Dest.Config)
 		if err != nil {
 			t.Fatal(err)
 		}

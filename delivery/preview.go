@@ -21,7 +21,9 @@ type Object struct {
 	Metadata        map[string]string `json:"metadata,omitempty"`
 	Body            []byte            `json:"-"`
 	Events          int               `json:"events"`
-	// Warnings point at risky keys (spaces, characters that need escaping).
+	// Warnings point at risky keys (spaces, colons, characters that need
+	// escaping), then at the values from the event that the key holds
+	// escaped.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -79,12 +81,14 @@ func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Obje
 			id = fmt.Sprintf("%s-%d", fileID, i+1)
 		}
 		var o Object
+		var changes []string
 		if c.Mapping.Format == store.FormatJSON {
 			obj, err := c.Format.Object(g.msg, now)
 			if err != nil {
 				return nil, store.FieldErrorf("key_template", "%v", err)
 			}
 			o = Object{Key: obj.Key, ContentType: obj.ContentType, ContentEncoding: obj.ContentEncoding, Metadata: obj.Metadata, Body: obj.Body, Events: 1}
+			changes = obj.KeyChanges
 		} else {
 			var buf bytes.Buffer
 			err := c.encodeTo(&buf, len(g.events), func(encode func([]byte) error) error {
@@ -103,8 +107,10 @@ func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Obje
 				return nil, store.FieldErrorf("key_template", "%v", err)
 			}
 			o = Object{Key: key, ContentType: c.Format.ContentType(), ContentEncoding: c.Format.ContentEncoding(), Body: buf.Bytes(), Events: len(g.events)}
+			name, _ := g.msg["event"].(string)
+			changes = c.Format.KeyChanges(format.KeyInput{Event: name})
 		}
-		o.Warnings = format.KeyWarnings(o.Key)
+		o.Warnings = append(format.KeyWarnings(o.Key), changes...)
 		out = append(out, o)
 	}
 	return out, nil
@@ -185,7 +191,7 @@ func StoredSample(ev *store.Event) (Sample, error) {
 // records it in the delivery history as a test. The object's bytes are those
 // Render gives for the same event.
 func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store.Mapping, event Sample) (*store.Delivery, error) {
-	c, err := Compile(m, dest.Config.PathPrefix)
+	c, err := Compile(m, dest.Config)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func Rekey(ctx context.Context, db *store.DB, deliveryID string) error {
 	if err != nil {
 		return err
 	}
-	c, err := Compile(m, dest.Config.PathPrefix)
+	c, err := Compile(m, dest.Config)
 	if err != nil {
 		return store.Errorf(store.ECONFLICT, "The file's mapping is not valid (%s): fix it, then retry.", store.ErrorMessage(err))
 	}

@@ -160,7 +160,7 @@ func (r *router) refresh(ctx context.Context) error {
 		if st, ok := r.mappings[m.ID]; ok && st.version == version {
 			continue
 		}
-		c, err := Compile(m, d.Config.PathPrefix)
+		c, err := Compile(m, d.Config)
 		if err != nil {
 			r.e.log.Error("mapping cannot be used", "mapping", m.ID, "err", err)
 			delete(r.mappings, m.ID)

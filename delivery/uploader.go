@@ -214,7 +214,7 @@ func (e *Engine) upload(ctx context.Context, d *store.Delivery) (s3.PutResult, *
 	if err != nil {
 		return s3.PutResult{}, nil, err
 	}
-	c, err := Compile(m, dest.Config.PathPrefix)
+	c, err := Compile(m, dest.Config)
 	if err != nil {
 		return s3.PutResult{}, nil, &permanentError{"InvalidMapping", err.Error(), "Fix the mapping, then retry the delivery."}
 	}

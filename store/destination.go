@@ -86,6 +86,9 @@ type DestinationConfig struct {
 	StorageClass         string `json:"storage_class"`
 	ServerSideEncryption string `json:"server_side_encryption"`
 	KMSKeyID             string `json:"kms_key_id"`
+	// DeliveryMetadata is S3 user metadata added to every object of the json
+	// format, Outpost's delivery_metadata: see NormalizeDeliveryMetadata.
+	DeliveryMetadata map[string]string `json:"delivery_metadata"`
 }
 
 // Credentials are a destination's secrets. ExternalID is readable; the others
@@ -323,6 +326,10 @@ func (d *Destination) Validate() error {
 		}
 	default:
 		return FieldErrorf("server_side_encryption", "Server side encryption must be empty (none), AES256 or aws:kms.")
+	}
+	var err error
+	if c.DeliveryMetadata, err = NormalizeDeliveryMetadata(c.DeliveryMetadata); err != nil {
+		return err
 	}
 	return ValidatePathPrefix(c.PathPrefix)
 }

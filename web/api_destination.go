@@ -59,6 +59,9 @@ func toAPIDestination(d *store.Destination) apiDestination {
 	if !d.HealthChangedAt.IsZero() {
 		out.HealthChangedAt = &d.HealthChangedAt
 	}
+	if out.Config.DeliveryMetadata == nil {
+		out.Config.DeliveryMetadata = map[string]string{}
+	}
 	return out
 }
 
@@ -96,6 +99,8 @@ type configInput struct {
 	StorageClass         *string `json:"storage_class"`
 	ServerSideEncryption *string `json:"server_side_encryption"`
 	KMSKeyID             *string `json:"kms_key_id"`
+	// DeliveryMetadata replaces the whole set when sent; {} clears it.
+	DeliveryMetadata *map[string]string `json:"delivery_metadata"`
 }
 
 type credentialsInput struct {
@@ -141,6 +146,7 @@ func (in *destinationInput) apply(d *store.Destination) error {
 		set(&dc.StorageClass, c.StorageClass)
 		set(&dc.ServerSideEncryption, c.ServerSideEncryption)
 		set(&dc.KMSKeyID, c.KMSKeyID)
+		set(&dc.DeliveryMetadata, c.DeliveryMetadata)
 		// Switching mode or encryption drops the settings only the old one
 		// used, unless they are sent again (and then refused by name).
 		if c.Auth != nil && *c.Auth != store.AuthRole && c.RoleARN == nil {
@@ -172,7 +178,7 @@ var destinationFieldPaths = map[string]string{
 	"bucket": "config.bucket", "region": "config.region", "auth": "config.auth", "role_arn": "config.role_arn",
 	"endpoint": "config.endpoint", "force_path_style": "config.force_path_style", "path_prefix": "config.path_prefix",
 	"storage_class": "config.storage_class", "server_side_encryption": "config.server_side_encryption",
-	"kms_key_id": "config.kms_key_id", "external_id": "credentials.external_id", "key": "credentials.key",
+	"kms_key_id": "config.kms_key_id", "delivery_metadata": "config.delivery_metadata", "external_id": "credentials.external_id", "key": "credentials.key",
 	"secret": "credentials.secret", "session": "credentials.session",
 }
 

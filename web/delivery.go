@@ -305,7 +305,7 @@ func (s *Server) deliveryPreview(ctx context.Context, d *store.Delivery, dest *s
 	}
 	plain := *m
 	plain.Compression = store.CompressionNone
-	compiled, err := delivery.Compile(&plain, dest.Config.PathPrefix)
+	compiled, err := delivery.Compile(&plain, dest.Config)
 	if err != nil {
 		p.Problem = "The mapping's current settings are not valid, so the rows cannot be shown: " + store.ErrorMessage(err)
 		return p, nil

@@ -53,7 +53,7 @@ type wizardStep struct {
 var wizardSteps = []wizardStep{
 	{key: "name", title: "Name and sources", fields: []string{"name", "source_ids"}, read: readNameStep},
 	{key: "bucket", title: "Bucket and region", read: readBucketStep, fields: []string{
-		"bucket", "region", "custom_region", "endpoint", "force_path_style", "path_prefix", "storage_class", "server_side_encryption", "kms_key_id"}},
+		"bucket", "region", "custom_region", "endpoint", "force_path_style", "path_prefix", "storage_class", "server_side_encryption", "kms_key_id", "delivery_metadata"}},
 	{key: "access", title: "Access", read: readAccessStep, creates: true, fields: []string{
 		"auth", "role_arn", "external_id", "key", "secret", "session"}},
 	{key: "test", title: "Test connection"},
@@ -119,6 +119,11 @@ func readBucketStep(f formValues, d *store.Destination) error {
 	c.ForcePathStyle = f.get("force_path_style") == "true" || f.get("force_path_style") == "on"
 	c.PathPrefix, c.StorageClass = f.get("path_prefix"), f.get("storage_class")
 	c.ServerSideEncryption, c.KMSKeyID = f.get("server_side_encryption"), f.get("kms_key_id")
+	md, err := parseDeliveryMetadata(f.get("delivery_metadata"))
+	if err != nil {
+		return err
+	}
+	c.DeliveryMetadata = md
 	if custom := f.get("custom_region"); custom != "" {
 		if c.Endpoint == "" {
 			return store.FieldErrorf("custom_region", "Region at the endpoint is used only with a custom Endpoint; for AWS, choose AWS Region.")
@@ -126,6 +131,39 @@ func readBucketStep(f formValues, d *store.Destination) error {
 		c.Region = custom
 	}
 	return nil
+}
+
+// parseDeliveryMetadata reads the wizard's delivery metadata field: one
+// name=value a line; blank lines are skipped.
+func parseDeliveryMetadata(text string) (map[string]string, error) {
+	md := map[string]string{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return nil, store.FieldErrorf("delivery_metadata", "Line %d: write one name=value a line, e.g. team=analytics.", i+1)
+		}
+		if _, dup := md[name]; dup {
+			return nil, store.FieldErrorf("delivery_metadata", "Line %d: %q is already set above.", i+1, name)
+		}
+		md[name] = value
+	}
+	return md, nil
+}
+
+// formatDeliveryMetadata writes delivery metadata for the wizard's field,
+// sorted by name.
+func formatDeliveryMetadata(md map[string]string) string {
+	lines := make([]string, 0, len(md))
+	for k, v := range md {
+		lines = append(lines, k+"="+v)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 func readAccessStep(f formValues, d *store.Destination) error {
@@ -586,7 +624,7 @@ func destinationForm(d, stored *store.Destination) views.DestinationForm {
 		Name: d.Name, SourceIDs: d.SourceIDs, Bucket: c.Bucket, Region: c.Region, Endpoint: c.Endpoint,
 		ForcePathStyle: c.ForcePathStyle, PathPrefix: c.PathPrefix, StorageClass: c.StorageClass,
 		ServerSideEncryption: c.ServerSideEncryption, KMSKeyID: c.KMSKeyID, Auth: c.Auth, RoleARN: c.RoleARN,
-		ExternalID: d.Credentials.ExternalID,
+		ExternalID: d.Credentials.ExternalID, DeliveryMetadata: formatDeliveryMetadata(c.DeliveryMetadata),
 	}
 	if c.Region != "" && !store.IsAWSRegion(c.Region) {
 		f.Region, f.CustomRegion = "", c.Region

@@ -157,7 +157,7 @@ func compileMapping(m *store.Mapping, dest *store.Destination) (*delivery.Compil
 	if m.KeyPreset != "" && !slices.Contains(format.KeyPresets(), m.KeyPreset) {
 		return nil, store.FieldErrorf("key_preset", "Key preset must be one of %s.", strings.Join(format.KeyPresets(), ", "))
 	}
-	c, err := delivery.Compile(m, dest.Config.PathPrefix)
+	c, err := delivery.Compile(m, dest.Config)
 	return c, explain(err)
 }
 

@@ -122,15 +122,53 @@
 // concatenate (zcat *.gz) into one valid stream, and wc -l counts events.
 //
 // Hookdeck Outpost aws_s3 destination (hookdeck/outpost,
-// internal/destregistry/providers/destawss3): the body is the event's data
-// with Content-Type application/json; the S3 user metadata is
-// "timestamp" (Unix seconds of the delivery), "event-id", "topic", then the
-// event's own metadata, which wins on a clash; the key is a JMESPath
-// key_template evaluated over {"data", "metadata", "time"} where time has
-// year, month, day, hour, minute, second (zero-padded strings), date
-// (2006-01-02), datetime (2006-01-02T15:04:05), unix, rfc3339 and
-// rfc3339_nano of the event time in UTC; the default template is the one in
-// [DefaultObjectKeyTemplate]; a null or empty result is an error.
+// internal/destregistry/providers/destawss3 and the base publisher's
+// MakeMetadata): the body is the event's data with Content-Type
+// application/json; the S3 user metadata is "timestamp" (the delivery's
+// time), "event-id", "topic" and, when enabled, "timestamp-ms" (Unix
+// milliseconds), merged with priority system < the destination's
+// delivery_metadata < the event's own metadata; the key is a JMESPath
+// key_template evaluated over {"data", "metadata", "time"}, metadata being
+// the merged set, where time has year, month, day, hour, minute, second
+// (zero-padded strings), date (2006-01-02), datetime (2006-01-02T15:04:05),
+// unix, rfc3339 and rfc3339_nano of the event time in UTC; the default
+// template is [OutpostObjectKeyTemplate]; a null or empty result is an
+// error. Outpost's "timestamp" was Unix seconds until its v0.16.0 switched
+// it to ISO 8601.
+//
+// Where s3relay's json format differs, on purpose:
+//
+//   - "timestamp" is the delivery's time (when s3relay made the object's
+//     delivery, the same on every retry) in RFC 3339 UTC to the second,
+//     "timestamp-ms" is always set, and "event-timestamp" adds the event's
+//     own time in RFC 3339 UTC with milliseconds.
+//   - The default key template is [DefaultObjectKeyTemplate]: time.key, a
+//     fixed-width UTC time without colons (2024-01-02T03-04-05.600Z), so
+//     that keys list in time order (rfc3339_nano trims zeros: 05Z sorts
+//     after 05.1Z) and work in tools that refuse ':'. time also has unix_ms.
+//     Outpost's own template gives Outpost's exact keys.
+//   - The mapping's folder goes between the destination's path prefix and
+//     the template's result.
+//   - Every string of data and metadata reaches the template through
+//     [SafeKeyComponent] (s3relay's own times excepted), so that an event
+//     id such as "pub 4:odd+id" or a value such as "../x" never puts spaces,
+//     colons, slashes or other characters into a key.
+//
+// # Key components from event data
+//
+// Text that comes from an event and goes into a key is made safe. For the
+// json format's template inputs ([SafeKeyComponent]): a value made only of
+// A-Z a-z 0-9 '.' '_' '-' (not only dots) is kept; otherwise each other
+// character becomes '_' and "-" plus the first 8 hex digits of the SHA-256
+// of the original value is appended, so that values that differ keep
+// different keys ("a b" and "a+b" both read "a_b", with different hashes).
+// For {event} in key templates: Segment's table naming (lowercase, runs of
+// letters and digits joined by '_') after stripping diacritics
+// (Unicode NFKD without combining marks, and ß, æ, ø, ł, ... spelled out),
+// so "Ünïcödé Event 🎉" becomes "unicode_event"; a name not already in that
+// form gets the same hash suffix (canonical names never hold '-', so the two
+// never meet), the empty name is "_". Previews list what was changed among
+// their warnings.
 //
 // S3 (AWS documentation): keys are at most 1,024 bytes of UTF-8; user
 // metadata travels as x-amz-meta-* headers, names come back lowercased, the

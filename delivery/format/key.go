@@ -57,7 +57,7 @@ var keyTokens = []KeyToken{
 	{"{day_ms}", "UTC midnight of the day in Unix milliseconds (Segment classic folders)"},
 	{"{source_id}", "source id (files are split by source)"},
 	{"{type}", "event type, lowercased, other characters as '_' (files are split by type)"},
-	{"{event}", "event name, lowercased, other characters as '_' (files are split by event name)"},
+	{"{event}", "event name, lowercased, accents stripped, other characters as '_'; a name not already in that form gets '-' and 8 hex digits of its hash (files are split by event name)"},
 	{"{file_id}", "the file's id, characters other than A-Z a-z 0-9 - _ . as '_'"},
 	{"{suffix}", "12 hex digits derived from the file id"},
 	{"{ext}", "file extension, .gz included for gzip"},
@@ -245,7 +245,7 @@ func (f *Format) tokenValue(token string, in KeyInput, t time.Time) string {
 	case "type":
 		return nameToken(in.Type)
 	case "event":
-		return nameToken(in.Event)
+		return eventToken(in.Event)
 	case "file_id":
 		return idToken(in.FileID)
 	case "suffix":
@@ -254,6 +254,19 @@ func (f *Format) tokenValue(token string, in KeyInput, t time.Time) string {
 		return f.ext
 	}
 	return ""
+}
+
+// KeyChanges describe the values from the events that in's key holds
+// changed, for the preview: the event name of {event} when it is not
+// already in that token's form.
+func (f *Format) KeyChanges(in KeyInput) []string {
+	if f.spec.Format == JSON || !f.key.fields.Event {
+		return nil
+	}
+	if t := eventToken(in.Event); t != in.Event {
+		return []string{fmt.Sprintf("{event}: the event name %q is written as %q", in.Event, t)}
+	}
+	return nil
 }
 
 func parseKeyTemplate(src string) ([]keyPart, error) {
@@ -450,6 +463,7 @@ func KeyWarnings(key string) []string {
 		{func(r rune) bool { return r == '#' }, `contains "#", which ends a URL path`},
 		{func(r rune) bool { return r == '?' }, `contains "?", which starts a URL query`},
 		{func(r rune) bool { return r == '%' }, `contains "%", which starts a URL escape`},
+		{func(r rune) bool { return r == ':' }, `contains ":", which Windows paths, Hadoop and Spark paths and some sync tools refuse or mangle`},
 		{func(r rune) bool { return r == '\\' }, `contains "\", a path separator on Windows`},
 		{func(r rune) bool { return r < 0x20 || r == 0x7f }, "contains control characters"},
 		{func(r rune) bool { return r > 0x7f }, "contains non-ASCII characters"},

@@ -1,6 +1,8 @@
 package format_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"reflect"
 	"strings"
 	"testing"
@@ -69,11 +71,11 @@ func TestKeyPresets(t *testing.T) {
 			format.Spec{Format: format.JSONL, Compression: format.Gzip, KeyPreset: format.PresetCustom, PathPrefix: "p",
 				KeyTemplate: "{yyyy}/{mm}/{dd}/{hh}/{mi}/{ss}/{ms}/{date}/{timestamp}/{unix}/{unix_ms}/{day_ms}/{source_id}/{type}/{event}/{file_id}-{suffix}.{ext}"},
 			in,
-			"p/2024/01/02/03/04/05/678/2024-01-02/2024-01-02T03-04-05-678Z/1704164645/1704164645678/1704153600000/src_1/track/order_completed/del_01-" + suffix01 + ".jsonl.gz"},
+			"p/2024/01/02/03/04/05/678/2024-01-02/2024-01-02T03-04-05-678Z/1704164645/1704164645678/1704153600000/src_1/track/order_completed" + hash8("Order Completed") + "/del_01-" + suffix01 + ".jsonl.gz"},
 		{"custom, sanitised names",
 			format.Spec{Format: format.JSONL, KeyPreset: format.PresetCustom, KeyTemplate: "{source_id}/{type}/{event}/{file_id}"},
 			format.KeyInput{Time: sealed, FileID: "a b/c", SourceID: "..", Type: "", Event: "  Checkout: Step #2 — Payment 💳 "},
-			"_/unknown/checkout_step_2_payment/a_b_c"},
+			"_/unknown/checkout_step_2_payment" + hash8("  Checkout: Step #2 — Payment 💳 ") + "/a_b_c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,6 +214,7 @@ func TestKeyWarnings(t *testing.T) {
 		{"a#b", []string{`contains "#", which ends a URL path`}},
 		{"a?b", []string{`contains "?", which starts a URL query`}},
 		{"a%20b", []string{`contains "%", which starts a URL escape`}},
+		{"2024-01-02T03:04:05.6Z_e.json", []string{`contains ":", which Windows paths, Hadoop and Spark paths and some sync tools refuse or mangle`}},
 		{`a\b`, []string{`contains "\", a path separator on Windows`}},
 		{"a\tb\x7f", []string{"contains control characters"}},
 		{"café", []string{"contains non-ASCII characters"}},
@@ -239,5 +242,79 @@ func TestKeyTokensDocumented(t *testing.T) {
 		if err != nil || strings.HasPrefix(key, "x/") || strings.Contains(key, "{") {
 			t.Errorf("token %s: got %q, %v; want it expanded to a value", tok.Token, key, err)
 		}
+	}
+}
+
+// hash8 is what marks a changed key component: '-' and the first 8 hex
+// digits of the SHA-256 of the original value.
+func hash8(original string) string {
+	sum := sha256.Sum256([]byte(original))
+	return "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// {event} transliterates instead of dropping letters, keeps names already
+// in Segment's table form, and marks every other name with its hash.
+func TestKeyEventToken(t *testing.T) {
+	f := MustCompile(t, format.Spec{Format: format.JSONL, KeyPreset: format.PresetCustom, KeyTemplate: "{event}/{file_id}"})
+	tests := []struct {
+		event string
+		want  string
+	}{
+		{"order_completed", "order_completed"},
+		{"signup2", "signup2"},
+		{"Order Completed", "order_completed" + hash8("Order Completed")},
+		{"order completed", "order_completed" + hash8("order completed")},
+		// The issue's example: letters kept, accents stripped.
+		{"Ünïcödé Event 🎉", "unicode_event" + hash8("Ünïcödé Event 🎉")},
+		{"Straße Æblegrød Łódź", "strasse_aeblegrod_lodz" + hash8("Straße Æblegrød Łódź")},
+		{"ｆｕｌｌ　ｗｉｄｔｈ", "full_width" + hash8("ｆｕｌｌ　ｗｉｄｔｈ")},
+		{"🎉", "_" + hash8("🎉")},
+		{"日本語", "_" + hash8("日本語")},
+		{"", "_"},
+		{"_", "_" + hash8("_")},
+	}
+	for _, tt := range tests {
+		key, err := f.Key(format.KeyInput{Time: sealed, FileID: "f", Event: tt.event})
+		if err != nil {
+			t.Fatalf("Key(%q): %v", tt.event, err)
+		}
+		if want := tt.want + "/f"; key != want {
+			t.Errorf("{event} of %q: got %q, want %q", tt.event, key, want)
+		}
+	}
+}
+
+// Different event names never share a component, however alike they look.
+func TestKeyEventTokenNoCollision(t *testing.T) {
+	f := MustCompile(t, format.Spec{Format: format.JSONL, KeyPreset: format.PresetCustom, KeyTemplate: "{event}/{file_id}"})
+	names := []string{"", "_", "unknown", "order_completed", "Order Completed", "order completed", "Order_Completed",
+		"order-completed", "order  completed", "ORDER COMPLETED", "Ünïcödé Event 🎉", "Unicode Event", "unicode_event",
+		"🎉", "🎈", "日本", "中国", "é", "e", "E"}
+	seen := map[string]string{}
+	for _, n := range names {
+		key, err := f.Key(format.KeyInput{Time: sealed, FileID: "f", Event: n})
+		if err != nil {
+			t.Fatalf("Key(%q): %v", n, err)
+		}
+		if other, dup := seen[key]; dup {
+			t.Errorf("%q and %q share the key %q", n, other, key)
+		}
+		seen[key] = n
+	}
+}
+
+func TestKeyChanges(t *testing.T) {
+	f := MustCompile(t, format.Spec{Format: format.JSONL, KeyPreset: format.PresetCustom, KeyTemplate: "{event}/{file_id}"})
+	if got := f.KeyChanges(format.KeyInput{Event: "order_completed"}); got != nil {
+		t.Errorf("canonical name: got %q, want none", got)
+	}
+	got := f.KeyChanges(format.KeyInput{Event: "Ünïcödé Event 🎉"})
+	want := []string{`{event}: the event name "Ünïcödé Event 🎉" is written as "unicode_event` + hash8("Ünïcödé Event 🎉") + `"`}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	plain := MustCompile(t, format.Spec{Format: format.JSONL})
+	if got := plain.KeyChanges(format.KeyInput{Event: "Ünïcödé Event 🎉"}); got != nil {
+		t.Errorf("layout without {event}: got %q, want none", got)
 	}
 }

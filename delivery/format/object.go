@@ -12,9 +12,33 @@ import (
 	"time"
 )
 
-// DefaultObjectKeyTemplate is Outpost's default key for the json format:
-// the event time in RFC 3339 with nanoseconds, "_", the event id, ".json".
-const DefaultObjectKeyTemplate = `join('', [time.rfc3339_nano, '_', metadata."event-id", '.json'])`
+// DefaultObjectKeyTemplate is s3relay's default key for the json format:
+// the event time in UTC, fixed-width and without colons
+// (2024-01-02T03-04-05.600Z, so that keys list in time order), "_", the
+// event id, ".json".
+const DefaultObjectKeyTemplate = `join('', [time.key, '_', metadata."event-id", '.json'])`
+
+// OutpostObjectKeyTemplate is Outpost's default key template: the event
+// time in RFC 3339 with nanoseconds, trailing zeros trimmed
+// (2024-01-02T03:04:05.6Z), "_", the event id, ".json". Set it as the key
+// template to get Outpost's exact keys.
+const OutpostObjectKeyTemplate = `join('', [time.rfc3339_nano, '_', metadata."event-id", '.json'])`
+
+// Names of the S3 user metadata that the json format sets on every object.
+const (
+	MetaEventID        = "event-id"
+	MetaTopic          = "topic"
+	MetaTimestamp      = "timestamp"
+	MetaTimestampMS    = "timestamp-ms"
+	MetaEventTimestamp = "event-timestamp"
+)
+
+// systemMetadata are those names in the order they keep their room under
+// S3's 2 KB limit.
+var systemMetadata = []string{MetaEventID, MetaTopic, MetaTimestamp, MetaTimestampMS, MetaEventTimestamp}
+
+// keyTimeLayout is the time.key field of json key templates.
+const keyTimeLayout = "2006-01-02T15-04-05.000Z"
 
 // maxMetadataBytes is S3's limit on user metadata: keys plus values.
 const maxMetadataBytes = 2048
@@ -32,6 +56,9 @@ type Object struct {
 	// characters other than a-z, 0-9, '-', '_' and '.', and entries past
 	// S3's 2 KB limit.
 	DroppedMetadata []string
+	// KeyChanges describe the values from the event that the key holds
+	// escaped (see SafeKeyComponent), sorted, for the preview.
+	KeyChanges []string
 }
 
 func (f *Format) compileObject() error {
@@ -49,17 +76,27 @@ func (f *Format) compileObject() error {
 		return fieldErr("path_prefix", "%s", err.Error())
 	}
 	f.spec.PathPrefix = prefix
+	folder, err := normalizeFolder(f.spec.Folder)
+	if err != nil {
+		return fieldErr("folder", "%s", err.Error())
+	}
+	f.spec.Folder = folder
 	return nil
 }
 
 // Object builds the json format's object for one event, Outpost-style. The
 // body is the event's "data" when it has one (publish API), else the whole
-// event, as compact JSON. The metadata holds "event-id" (the event's "id",
-// else "messageId"), "topic" (its "topic", else "event", else "type"),
-// "timestamp" (now in Unix seconds) and then the event's "metadata" object,
-// whose entries win on a clash. The key is the path prefix and the key
-// template's result over {"data", "metadata", "time"}; time describes the
-// event's "time", else "timestamp", else "receivedAt", else now.
+// event, as compact JSON. The metadata holds, from lowest to highest
+// priority as Outpost merges them: s3relay's own entries, "event-id" (the
+// event's "id", else "messageId"), "topic" (its "topic", else "event", else
+// "type"), "timestamp" (now, the delivery's time, in RFC 3339 UTC to the
+// second), "timestamp-ms" (now in Unix milliseconds) and "event-timestamp"
+// (the event's time, in RFC 3339 UTC with milliseconds); then the spec's
+// DeliveryMetadata; then the event's "metadata" object. The key is the path
+// prefix, the folder and the key template's result over {"data",
+// "metadata", "time"}; time describes the event's "time", else
+// "timestamp", else "receivedAt", else now. The strings of data and
+// metadata reach the template through SafeKeyComponent.
 func (f *Format) Object(event map[string]any, now time.Time) (Object, error) {
 	if f.spec.Format != JSON {
 		return Object{}, errors.New("only the json format writes one object per event")
@@ -73,10 +110,20 @@ func (f *Format) Object(event map[string]any, now time.Time) (Object, error) {
 	if err != nil {
 		return Object{}, err
 	}
+	at := eventTime(event, now)
 	meta := map[string]string{
-		"event-id":  firstText(event, "id", "messageId"),
-		"topic":     firstText(event, "topic", "event", "type"),
-		"timestamp": strconv.FormatInt(now.Unix(), 10),
+		MetaEventID:        firstText(event, "id", "messageId"),
+		MetaTopic:          firstText(event, "topic", "event", "type"),
+		MetaTimestamp:      now.UTC().Format(time.RFC3339),
+		MetaTimestampMS:    strconv.FormatInt(now.UnixMilli(), 10),
+		MetaEventTimestamp: at.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+	}
+	// The times are s3relay's own text, not the event's: the key template
+	// sees them as they are, unless other metadata replaced them.
+	own := map[string]string{MetaTimestamp: meta[MetaTimestamp], MetaTimestampMS: meta[MetaTimestampMS],
+		MetaEventTimestamp: meta[MetaEventTimestamp]}
+	for k, v := range f.spec.DeliveryMetadata {
+		meta[k] = v
 	}
 	if m, ok := event["metadata"].(map[string]any); ok {
 		for k, v := range m {
@@ -87,12 +134,12 @@ func (f *Format) Object(event map[string]any, now time.Time) (Object, error) {
 			meta[k] = s
 		}
 	}
-	key, err := f.objectKey(data, meta, eventTime(event, now))
+	key, changes, err := f.objectKey(data, meta, own, at)
 	if err != nil {
 		return Object{}, err
 	}
-	obj := Object{Key: key, Body: body, ContentType: f.ContentType(), ContentEncoding: f.ContentEncoding()}
-	obj.Metadata, obj.DroppedMetadata = s3Metadata(meta)
+	obj := Object{Key: key, Body: body, ContentType: f.ContentType(), ContentEncoding: f.ContentEncoding(), KeyChanges: changes}
+	obj.Metadata, obj.DroppedMetadata = s3Metadata(meta, f.spec.DeliveryMetadata)
 	if f.spec.Compression == Gzip {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
@@ -107,14 +154,22 @@ func (f *Format) Object(event map[string]any, now time.Time) (Object, error) {
 	return obj, nil
 }
 
-func (f *Format) objectKey(data any, meta map[string]string, t time.Time) (string, error) {
+// objectKey evaluates the key template. Strings from the event are escaped
+// before the template sees them, so that whatever it does with them (join,
+// slice, compare) it only ever puts safe text into the key.
+func (f *Format) objectKey(data any, meta, own map[string]string, t time.Time) (string, []string, error) {
+	esc := keyEscaper{}
 	metaAny := make(map[string]any, len(meta))
 	for k, v := range meta {
-		metaAny[k] = v
+		if o, ok := own[k]; ok && o == v {
+			metaAny[k] = v
+			continue
+		}
+		metaAny[k] = esc.text(v)
 	}
 	t = t.UTC()
 	input := map[string]any{
-		"data":     data,
+		"data":     esc.value(data),
 		"metadata": metaAny,
 		"time": map[string]any{
 			"year":         fmt.Sprintf("%04d", t.Year()),
@@ -126,32 +181,79 @@ func (f *Format) objectKey(data any, meta map[string]string, t time.Time) (strin
 			"date":         t.Format("2006-01-02"),
 			"datetime":     t.Format("2006-01-02T15:04:05"),
 			"unix":         strconv.FormatInt(t.Unix(), 10),
+			"unix_ms":      strconv.FormatInt(t.UnixMilli(), 10),
+			"key":          t.Format(keyTimeLayout),
 			"rfc3339":      t.Format(time.RFC3339),
 			"rfc3339_nano": t.Format(time.RFC3339Nano),
 		},
 	}
 	v, err := f.object.search(&doc{raw: input})
 	if err != nil {
-		return "", fmt.Errorf("key template: %w", err)
+		return "", nil, fmt.Errorf("key template: %w", err)
 	}
 	switch v.(type) {
 	case nil:
-		return "", errors.New("key template produced no value")
+		return "", nil, errors.New("key template produced no value")
 	case map[string]any, []any:
-		return "", errors.New("key template produced an object or array, not a string")
+		return "", nil, errors.New("key template produced an object or array, not a string")
 	}
 	s, err := text(v)
 	if err != nil {
-		return "", fmt.Errorf("key template: %w", err)
+		return "", nil, fmt.Errorf("key template: %w", err)
 	}
 	if s == "" {
-		return "", errors.New("key template produced an empty string")
+		return "", nil, errors.New("key template produced an empty string")
 	}
-	key := f.spec.PathPrefix + s
+	key := f.spec.PathPrefix + f.spec.Folder + s
 	if err := ValidateKey(key); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return key, nil
+	return key, esc.changesIn(s), nil
+}
+
+// keyEscaper escapes the strings of an event for the key template and
+// remembers what it changed.
+type keyEscaper map[string]string // escaped -> original
+
+func (e keyEscaper) text(s string) string {
+	out := SafeKeyComponent(s)
+	if out != s {
+		e[out] = s
+	}
+	return out
+}
+
+// value copies v with its strings escaped; object keys stay as they are.
+func (e keyEscaper) value(v any) any {
+	switch x := v.(type) {
+	case string:
+		return e.text(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[k] = e.value(val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			out[i] = e.value(val)
+		}
+		return out
+	}
+	return v
+}
+
+// changesIn describes the escaped values that the key holds.
+func (e keyEscaper) changesIn(key string) []string {
+	var out []string
+	for escaped, original := range e {
+		if strings.Contains(key, escaped) {
+			out = append(out, fmt.Sprintf("%q from the event is written as %q", original, escaped))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func firstText(event map[string]any, names ...string) string {
@@ -175,22 +277,23 @@ func eventTime(event map[string]any, now time.Time) time.Time {
 
 // s3Metadata turns metadata into what S3 stores: lowercased names of
 // a-z, 0-9, '-', '_' and '.', RFC 2047 values, at most 2 KB in all. The
-// system entries come first so the limit drops event metadata before them.
-func s3Metadata(meta map[string]string) (map[string]string, []string) {
+// system entries come first, then the delivery metadata's names, so the
+// limit drops event metadata before them.
+func s3Metadata(meta, delivery map[string]string) (map[string]string, []string) {
 	names := make([]string, 0, len(meta))
 	for k := range meta {
 		names = append(names, k)
 	}
 	rank := func(k string) int {
-		switch k {
-		case "event-id":
-			return 0
-		case "topic":
-			return 1
-		case "timestamp":
-			return 2
+		for i, n := range systemMetadata {
+			if k == n {
+				return i
+			}
 		}
-		return 3
+		if _, ok := delivery[k]; ok {
+			return len(systemMetadata)
+		}
+		return len(systemMetadata) + 1
 	}
 	sort.Slice(names, func(i, j int) bool {
 		ri, rj := rank(names[i]), rank(names[j])

@@ -70,14 +70,18 @@ type Spec struct {
 	// custom; the json format ignores it.
 	KeyPreset string
 	// KeyTemplate is the token template of the custom preset, or for the
-	// json format a JMESPath expression (default DefaultObjectKeyTemplate,
-	// Outpost's default).
+	// json format a JMESPath expression (default DefaultObjectKeyTemplate;
+	// OutpostObjectKeyTemplate is Outpost's default).
 	KeyTemplate string
-	// Folder and FilenamePrefix shape the segment_actions and hive keys.
+	// Folder and FilenamePrefix shape the segment_actions and hive keys;
+	// the json format puts Folder before the key template's result.
 	Folder         string
 	FilenamePrefix string
 	// PathPrefix is the destination's path prefix, put before every key.
 	PathPrefix string
+	// DeliveryMetadata is the destination's delivery metadata, S3 user
+	// metadata that the json format adds to every object (see Format.Object).
+	DeliveryMetadata map[string]string
 }
 
 // FieldError reports an invalid Spec field. Field uses the JSON names of the
