@@ -32,6 +32,7 @@ type rig struct {
 	Dest    *store.Destination
 	Clients *s3.Factory
 	Log     *bytes.Buffer
+	Path    string // the database file
 
 	notify *atomic.Pointer[func()]
 }
@@ -80,7 +81,7 @@ func mustRig(tb testing.TB) *rig {
 	if err := db.CreateDestination(ctx, dest); err != nil {
 		tb.Fatal(err)
 	}
-	return &rig{DB: db, App: app, notify: notify, MinIO: mi, Bucket: bucket, Source: src, Dest: dest, Clients: &s3.Factory{}, Log: &bytes.Buffer{}}
+	return &rig{DB: db, Path: filepath.Join(dir, "s3relay.db"), App: app, notify: notify, MinIO: mi, Bucket: bucket, Source: src, Dest: dest, Clients: &s3.Factory{}, Log: &bytes.Buffer{}}
 }
 
 func (r *rig) mustMapping(tb testing.TB, m *store.Mapping) *store.Mapping {

@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"strings"
 	"testing"
@@ -200,5 +201,53 @@ func TestSlowDestinationDoesNotStarveOthers(t *testing.T) {
 	r.waitDelivered(t, slow.ID, 100, 60*time.Second)
 	if slowTook := time.Since(start); slowTook < 10*time.Second {
 		t.Errorf("the slow destination's 10 files of 3 s each finished in %v: more than 2 at once", slowTook)
+	}
+}
+
+// TestDeliveredFileFindsItsDestinationHealthy records, with a trigger in the
+// database itself, the destination's health at the moment each file becomes
+// delivered: a reader who sees a delivered file must see the destination's
+// success too, never the failure before it (which made tests that checked
+// health right after waiting for their files flaky).
+func TestDeliveredFileFindsItsDestinationHealthy(t *testing.T) {
+	r := mustRig(t)
+	m := r.mustMapping(t, &store.Mapping{Format: "jsonl", BatchSize: 50, BatchMaxAgeSeconds: 1})
+	ctx := context.Background()
+	if err := r.DB.RecordFailure(ctx, r.Dest.ID, store.HealthUnhealthy, "AccessDenied", "Access Denied"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", r.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `CREATE TABLE seen_health (health TEXT NOT NULL);
+		CREATE TRIGGER seen_health AFTER UPDATE OF status ON deliveries WHEN NEW.status = 'delivered'
+		BEGIN INSERT INTO seen_health SELECT health FROM destinations WHERE id = NEW.destination_id; END`); err != nil {
+		t.Fatal(err)
+	}
+	runEngine(t, r.engine(delivery.Config{}))
+	r.send(t, "h", 100, "track")
+	r.waitDelivered(t, m.ID, 100, 15*time.Second)
+	rows, err := raw.QueryContext(ctx, `SELECT health FROM seen_health`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var seen []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, h)
+	}
+	if len(seen) == 0 {
+		t.Fatal("the trigger saw no delivered file")
+	}
+	for i, h := range seen {
+		if h != store.HealthHealthy {
+			t.Errorf("file %d became delivered while its destination was %q, want healthy", i, h)
+		}
 	}
 }

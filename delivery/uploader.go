@@ -137,12 +137,14 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 	}
 	switch {
 	case err == nil:
-		defer e.succeeded(ctx, d.DestinationID)
+		// Recorded before the file is: whoever sees the file delivered sees
+		// its destination's success too, not the failure before it.
+		e.succeeded(ctx, d.DestinationID)
 	case errors.Is(err, s3.ErrAlreadyExists):
 		// Only s3relay writes this key, and only with this content: an earlier
 		// attempt wrote it and stopped before recording it.
 		out.Attempt.OK, out.Attempt.Code, out.Attempt.Message = true, "PreconditionFailed", "The object was already written by an earlier attempt."
-		defer e.succeeded(ctx, d.DestinationID)
+		e.succeeded(ctx, d.DestinationID)
 	case store.ErrorCode(err) == store.EUNAVAILABLE:
 		// The server's own disk is full: not the destination's fault, and
 		// never a reason to give the file up.

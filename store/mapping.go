@@ -17,6 +17,12 @@ const MaxMappings = 50
 // MaxTriggerBytes is the longest trigger a mapping may have.
 const MaxTriggerBytes = 4096
 
+// MaxMappingTextBytes is the longest column name, column value or key
+// template a mapping may hold, whatever its format (delivery/format checks the
+// same bound on the expressions it parses): text a format does not use is
+// stored and shown all the same.
+const MaxMappingTextBytes = 4096
+
 // Mapping formats and compressions.
 const (
 	FormatCSV   = "csv"
@@ -160,6 +166,16 @@ func (m *Mapping) Validate() error {
 		return FieldErrorf("partition_window_hours", "Partition window must be between 1 and %d hours.", MaxPartitionWindowHours)
 	case len(m.Columns) > 200:
 		return FieldErrorf("columns", "A mapping has at most 200 columns.")
+	case len(m.KeyTemplate) > MaxMappingTextBytes:
+		return FieldErrorf("key_template", "Key template is %d bytes long; at most %d are allowed.", len(m.KeyTemplate), MaxMappingTextBytes)
+	}
+	for i, c := range m.Columns {
+		if len(c.Name) > MaxMappingTextBytes {
+			return FieldErrorf(fmt.Sprintf("columns[%d].name", i), "Column %d name is %d bytes long; at most %d are allowed.", i+1, len(c.Name), MaxMappingTextBytes)
+		}
+		if len(c.Value) > MaxMappingTextBytes {
+			return FieldErrorf(fmt.Sprintf("columns[%d].value", i), "Column %d value is %d bytes long; at most %d are allowed.", i+1, len(c.Value), MaxMappingTextBytes)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,6 +38,9 @@ func TestHostileExpressionsAreRefusedThroughTheAPI(t *testing.T) {
 		{"patch a json key template", http.MethodPatch, "/" + existing.ID, `{"format": "json", "columns": [], "key_template": ` + string(quoted) + `}`, "key_template"},
 		{"create with a custom key template", http.MethodPost, "", `{"name": "x", "key_preset": "custom", "key_template": ` + string(quoted) + `}`, "key_template"},
 		{"create with a trigger", http.MethodPost, "", `{"name": "x", "trigger": ` + string(quoted) + `}`, "trigger"},
+		{"create a jsonl mapping with an unused column value", http.MethodPost, "", `{"name": "x", "format": "jsonl", "columns": [{"name": "a", "value": ` + string(quoted) + `}]}`, "columns[0].value"},
+		{"create a jsonl mapping with an unused key template", http.MethodPost, "", `{"name": "x", "format": "jsonl", "key_template": ` + string(quoted) + `}`, "key_template"},
+		{"create with a column name", http.MethodPost, "", `{"name": "x", "columns": [{"name": ` + string(quoted) + `, "value": "$.a"}]}`, "columns[0].name"},
 		{"create with deep nesting", http.MethodPost, "", `{"name": "x", "columns": [{"name": "a", "value": "` + strings.Repeat("(", 100) + `a` + strings.Repeat(")", 100) + `"}]}`, "columns[0].value"},
 	}
 	for _, tt := range tests {
@@ -102,9 +107,18 @@ func TestHostileExpressionsAreRefusedByTheEditor(t *testing.T) {
 func TestStoredHostileMappingIsRefusedWhereItIsUsed(t *testing.T) {
 	r := mustMappingRig(t, false)
 	m := &store.Mapping{DestinationID: r.Dest.ID, Name: "old", Enabled: true, Format: store.FormatCSV, KeyPreset: "segment_actions",
-		Columns: []store.Column{{Name: "a", Value: "$.a"}, {Name: "b", Value: bangs}}}
+		Columns: []store.Column{{Name: "a", Value: "$.a"}, {Name: "b", Value: "$.b"}}}
 	m.ApplyDefaults()
 	if err := r.DB.CreateMapping(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	// The store refuses such a column now: write it as an old version did.
+	raw, err := sql.Open("sqlite3", filepath.Join(r.DataDir, "s3relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(t.Context(), `UPDATE mappings SET columns = json_set(columns, '$[1].value', ?) WHERE id = ?`, bangs, m.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, route := range []string{"/preview", "/test-send"} {
