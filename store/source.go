@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -187,6 +188,15 @@ func normalizeOrigin(o string) (string, bool) {
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if host == "" || strings.ContainsAny(host, " \t\n*") {
 		return "", false
+	}
+	if port != "" {
+		// Browsers write the port in decimal without leading zeros, and only
+		// 1 to 65535 can be a page's.
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return "", false
+		}
+		port = strconv.FormatUint(n, 10)
 	}
 	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
 		port = ""

@@ -202,6 +202,7 @@ func TestUnknownIngestionPathsAnswerJSON404(t *testing.T) {
 	for _, tt := range []struct{ method, path string }{
 		{"POST", "/v1/nope"}, {"GET", "/v1/nope"}, {"POST", "/v1/x"}, {"POST", "/v1/track/extra"},
 		{"POST", "/beacon/nope"}, {"POST", "/beacon/v1/track"}, {"GET", "/beacon/"},
+		{"GET", "/v1"}, {"POST", "/v1"}, {"OPTIONS", "/v1"}, {"POST", "/beacon"}, {"GET", "/beacon"},
 	} {
 		resp, body := e.send(t, tt.method, tt.path, []byte(`{}`), auth)
 		if resp.StatusCode != http.StatusNotFound || mustAPIError(t, body).Error.Code != "not_found" || resp.Header.Get("Location") != "" {
