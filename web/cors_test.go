@@ -395,6 +395,13 @@ func TestSDKBundlesServed(t *testing.T) {
 		if resp.Header.Get("Cross-Origin-Resource-Policy") != "cross-origin" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("GET /sdk/%s: CORP %q, Allow-Origin %q", name, resp.Header.Get("Cross-Origin-Resource-Policy"), resp.Header.Get("Access-Control-Allow-Origin"))
 		}
+		// Unversioned, a bundle is revalidated on each page view, not downloaded again.
+		etag := resp.Header.Get("ETag")
+		if etag == "" {
+			t.Errorf("GET /sdk/%s: Cache-Control %q and no ETag: downloaded again on every page view", name, resp.Header.Get("Cache-Control"))
+		} else if again, body := e.send(t, "GET", "/sdk/"+name, nil, map[string]string{"If-None-Match": etag}); again.StatusCode != http.StatusNotModified || body != "" {
+			t.Errorf("GET /sdk/%s with If-None-Match %s: %d, %d bytes, want 304", name, etag, again.StatusCode, len(body))
+		}
 	}
 	// analytics.js 2.0 loads its lazy chunks from {_cdn}/analytics-next/bundles/.
 	chunks, _ := fs.Glob(static.FS, "sdk/analytics-next/bundles/*.js")

@@ -157,6 +157,12 @@ func serveStatic(c echo.Context, name string) error {
 	if err != nil {
 		return echo.ErrNotFound
 	}
+	// Embedded files have no modification time: without an ETag, "no-cache"
+	// would download a file again on every page view (the SDK bundles a
+	// snippet names without a version, analytics.js 2.0's lazy chunks).
+	if h := static.Hash(name); h != "" {
+		c.Response().Header().Set("ETag", `"`+h+`"`)
+	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || fi.IsDir() {
