@@ -122,6 +122,9 @@ func TestCORSOnEveryIngestionResponse(t *testing.T) {
 		{"backlog", "POST", "/v1/t", `{"userId":"u","event":"E"}`, with(map[string]string{"Authorization": basicAuth(src.WriteKey)}), 429},
 		{"backlog, beacon", "POST", "/beacon/v1/batch?writeKey=" + src.WriteKey, `{"batch":[{"type":"track","userId":"u","event":"E"}]}`, origin, 429},
 		{"publish without key", "POST", "/api/v1/publish", `{}`, origin, 401},
+		// Past the dashboard's 2 MB body limit: the routes' own limits answer.
+		{"beacon over 2 MB", "POST", "/beacon/v1/batch?writeKey=" + src.WriteKey, `{"batch":[` + strings.Repeat(" ", 3<<20) + `]}`, origin, 400},
+		{"publish over 2 MB", "POST", "/api/v1/publish", `{"x":"` + strings.Repeat("a", 3<<20) + `"}`, with(map[string]string{"Authorization": "Bearer " + src.WriteKey}), 400},
 		{"unknown path", "POST", "/v1/nope", `{}`, origin, 404},
 		{"metrics", "POST", "/v1/m", `{"series":[]}`, origin, 200},
 		{"settings", "GET", "/v1/projects/" + src.WriteKey + "/settings", "", origin, 200},
