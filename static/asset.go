@@ -12,6 +12,13 @@ var (
 	hashes     map[string]string
 )
 
+// Hash returns a static file's content hash ("" for an unknown name): the
+// version in Path's query, and the file's ETag.
+func Hash(name string) string {
+	Path(name)
+	return hashes[name]
+}
+
 // Path returns the URL of a static file with a content hash in its query, so
 // browsers may cache it for good and still see every new release.
 func Path(name string) string {

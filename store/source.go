@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // WriteKeyLen is the length of a source's write key.
@@ -152,8 +155,9 @@ func (db *DB) SetAllowedOrigins(ctx context.Context, id string, origins []string
 const MaxAllowedOrigins = 100
 
 // NormalizeOrigins checks a list of web origins and returns them in the form
-// browsers send in the Origin header: lower-case scheme and host, no default
-// port, no path, each once. Blank entries are skipped. Returns EINVALID
+// browsers send in the Origin header: lower-case scheme and host (an
+// internationalized host in its ASCII form), no default port, no path, each
+// once. Blank entries are skipped. Returns EINVALID
 // (field "allowed_origins").
 func NormalizeOrigins(origins []string) ([]string, error) {
 	var out []string
@@ -188,6 +192,24 @@ func normalizeOrigin(o string) (string, bool) {
 	if host == "" || strings.ContainsAny(host, " \t\n*") {
 		return "", false
 	}
+	if !isASCII(host) {
+		// Browsers send an internationalized host in its ASCII form
+		// (https://xn--bcher-kva.example for https://bücher.example).
+		ascii, err := idna.Lookup.ToASCII(host)
+		if err != nil {
+			return "", false
+		}
+		host = ascii
+	}
+	if port != "" {
+		// Browsers write the port in decimal without leading zeros, and only
+		// 1 to 65535 can be a page's.
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return "", false
+		}
+		port = strconv.FormatUint(n, 10)
+	}
 	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
 		port = ""
 	}
@@ -198,6 +220,15 @@ func normalizeOrigin(o string) (string, bool) {
 		host += ":" + port
 	}
 	return strings.ToLower(u.Scheme) + "://" + host, true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // AllowsOrigin reports whether a page of this origin (an Origin header's

@@ -28,6 +28,10 @@ func TestNormalizeOrigins(t *testing.T) {
 		{[]string{"https://user@shop.example.com"}, nil, false},
 		{[]string{"https://*.example.com"}, nil, false},
 		{[]string{"*"}, nil, false},
+		{[]string{"https://Bücher.example", "http://web_app:3000"}, []string{"https://xn--bcher-kva.example", "http://web_app:3000"}, true},
+		{[]string{"http://a.example:99999"}, nil, false},
+		{[]string{"http://a.example:0"}, nil, false},
+		{[]string{"http://a.example:080", "https://a.example:08443"}, []string{"http://a.example", "https://a.example:8443"}, true},
 	}
 	for _, tt := range tests {
 		got, err := store.NormalizeOrigins(tt.in)

@@ -122,6 +122,9 @@ func TestCORSOnEveryIngestionResponse(t *testing.T) {
 		{"backlog", "POST", "/v1/t", `{"userId":"u","event":"E"}`, with(map[string]string{"Authorization": basicAuth(src.WriteKey)}), 429},
 		{"backlog, beacon", "POST", "/beacon/v1/batch?writeKey=" + src.WriteKey, `{"batch":[{"type":"track","userId":"u","event":"E"}]}`, origin, 429},
 		{"publish without key", "POST", "/api/v1/publish", `{}`, origin, 401},
+		// Past the dashboard's 2 MB body limit: the routes' own limits answer.
+		{"beacon over 2 MB", "POST", "/beacon/v1/batch?writeKey=" + src.WriteKey, `{"batch":[` + strings.Repeat(" ", 3<<20) + `]}`, origin, 400},
+		{"publish over 2 MB", "POST", "/api/v1/publish", `{"x":"` + strings.Repeat("a", 3<<20) + `"}`, with(map[string]string{"Authorization": "Bearer " + src.WriteKey}), 400},
 		{"unknown path", "POST", "/v1/nope", `{}`, origin, 404},
 		{"metrics", "POST", "/v1/m", `{"series":[]}`, origin, 200},
 		{"settings", "GET", "/v1/projects/" + src.WriteKey + "/settings", "", origin, 200},
@@ -202,6 +205,7 @@ func TestUnknownIngestionPathsAnswerJSON404(t *testing.T) {
 	for _, tt := range []struct{ method, path string }{
 		{"POST", "/v1/nope"}, {"GET", "/v1/nope"}, {"POST", "/v1/x"}, {"POST", "/v1/track/extra"},
 		{"POST", "/beacon/nope"}, {"POST", "/beacon/v1/track"}, {"GET", "/beacon/"},
+		{"GET", "/v1"}, {"POST", "/v1"}, {"OPTIONS", "/v1"}, {"POST", "/beacon"}, {"GET", "/beacon"},
 	} {
 		resp, body := e.send(t, tt.method, tt.path, []byte(`{}`), auth)
 		if resp.StatusCode != http.StatusNotFound || mustAPIError(t, body).Error.Code != "not_found" || resp.Header.Get("Location") != "" {
@@ -393,6 +397,13 @@ func TestSDKBundlesServed(t *testing.T) {
 		}
 		if resp.Header.Get("Cross-Origin-Resource-Policy") != "cross-origin" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("GET /sdk/%s: CORP %q, Allow-Origin %q", name, resp.Header.Get("Cross-Origin-Resource-Policy"), resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+		// Unversioned, a bundle is revalidated on each page view, not downloaded again.
+		etag := resp.Header.Get("ETag")
+		if etag == "" {
+			t.Errorf("GET /sdk/%s: Cache-Control %q and no ETag: downloaded again on every page view", name, resp.Header.Get("Cache-Control"))
+		} else if again, body := e.send(t, "GET", "/sdk/"+name, nil, map[string]string{"If-None-Match": etag}); again.StatusCode != http.StatusNotModified || body != "" {
+			t.Errorf("GET /sdk/%s with If-None-Match %s: %d, %d bytes, want 304", name, etag, again.StatusCode, len(body))
 		}
 	}
 	// analytics.js 2.0 loads its lazy chunks from {_cdn}/analytics-next/bundles/.

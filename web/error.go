@@ -59,8 +59,8 @@ type apiErrorBody struct {
 
 // isAPI reports whether a request path belongs to an API answered in JSON.
 func isAPI(path string) bool {
-	return strings.HasPrefix(path, "/api/") || path == "/api" || strings.HasPrefix(path, "/v1/") ||
-		strings.HasPrefix(path, "/beacon/") || strings.HasPrefix(path, "/sourceConfig")
+	return strings.HasPrefix(path, "/api/") || path == "/api" || strings.HasPrefix(path, "/v1/") || path == "/v1" ||
+		strings.HasPrefix(path, "/beacon/") || path == "/beacon" || strings.HasPrefix(path, "/sourceConfig")
 }
 
 // handleError is the one place where errors become responses: JSON under

@@ -19,8 +19,12 @@ func (s *Server) routes() {
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "2M",
-		// The ingestion API enforces its own limits while decompressing.
-		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/v1/") },
+		// The ingestion routes enforce their own limits while decompressing,
+		// and answer them with the CORS headers a page needs to read them.
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/beacon/") || p == "/api/v1/publish"
+		},
 	}))
 
 	e.GET("/healthz", s.handleHealthz)
@@ -156,6 +160,12 @@ func serveStatic(c echo.Context, name string) error {
 	f, err := static.FS.Open(name)
 	if err != nil {
 		return echo.ErrNotFound
+	}
+	// Embedded files have no modification time: without an ETag, "no-cache"
+	// would download a file again on every page view (the SDK bundles a
+	// snippet names without a version, analytics.js 2.0's lazy chunks).
+	if h := static.Hash(name); h != "" {
+		c.Response().Header().Set("ETag", `"`+h+`"`)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
