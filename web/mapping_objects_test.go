@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -99,5 +100,37 @@ func TestMappingPreviewKeyWarnings(t *testing.T) {
 	}
 	if w := strings.Join(o.Warnings, ";"); !strings.Contains(w, `{event}: the event name "Ünïcödé Event 🎉" is written as "unicode_event-`) {
 		t.Errorf("{event} warnings: got %q", o.Warnings)
+	}
+}
+
+// A layout naming the source (segment_classic) previews the key that the
+// test send and the engine write: a stored event's own source, else the
+// destination's first source, never a made-up one.
+func TestMappingClassicPreviewNamesTheSource(t *testing.T) {
+	r := mustMappingRig(t, true)
+	other := r.mustSource(t, "app")
+	r.Dest.SourceIDs = append(r.Dest.SourceIDs, other.ID)
+	if err := r.DB.UpdateDestination(context.Background(), r.Dest); err != nil {
+		t.Fatal(err)
+	}
+	m := r.mustCreateMapping(t, `{"name": "classic", "format": "jsonl", "compression": "gzip", "key_preset": "segment_classic", "trigger": "type = \"track\""}`)
+	event := `{"type": "track", "event": "Signed Up", "userId": "u1"}`
+	first := "raw/segment-logs/" + r.Source.ID + "/"
+	p := r.mustPreview(t, m.ID, `{"events": [`+event+`]}`)
+	if len(p.Objects) != 1 || !strings.HasPrefix(p.Objects[0].Key, first) {
+		t.Errorf("preview of a given event: %+v, want a key under %q", p.Objects, first)
+	}
+	resp, body := r.api(t, http.MethodPost, "/"+m.ID+"/test-send", `{"event": `+event+`}`)
+	var sent struct{ Key, Status string }
+	if err := json.Unmarshal([]byte(body), &sent); err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(sent.Key, first) {
+		t.Errorf("test-send: %d %s, want a key under %q", resp.StatusCode, body, first)
+	}
+
+	if resp, body := r.ingest(t, "/v1/track", other.WriteKey, []byte(event), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest: %d %s", resp.StatusCode, body)
+	}
+	p = r.mustPreview(t, m.ID, `{}`)
+	if want := "raw/segment-logs/" + other.ID + "/"; p.Samples != "recent" || len(p.Objects) != 1 || !strings.HasPrefix(p.Objects[0].Key, want) {
+		t.Errorf("preview of the recent event: samples %q %+v, want a key under %q", p.Samples, p.Objects, want)
 	}
 }
