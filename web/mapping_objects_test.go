@@ -134,3 +134,28 @@ func TestMappingClassicPreviewNamesTheSource(t *testing.T) {
 		t.Errorf("preview of the recent event: samples %q %+v, want a key under %q", p.Samples, p.Objects, want)
 	}
 }
+
+// Sending the same test event twice through a json mapping (whose key
+// names the event) writes a second object beside the first, with the file
+// id before the extension as the engine does, instead of a conflict.
+func TestMappingJSONTestSendTwice(t *testing.T) {
+	r := mustMappingRig(t, true)
+	m := r.mustCreateMapping(t, `{"name": "objects", "format": "json", "trigger": "topic = \"order.created\""}`)
+	event := `{"event": {"id": "evt-1", "topic": "order.created", "time": "2024-05-14T09:31:00.5Z", "data": {"order": 7}}}`
+	var keys []string
+	for i := range 2 {
+		resp, body := r.api(t, http.MethodPost, "/"+m.ID+"/test-send", event)
+		var sent struct{ Key, Status string }
+		if err := json.Unmarshal([]byte(body), &sent); err != nil || resp.StatusCode != http.StatusOK || sent.Status != "delivered" {
+			t.Fatalf("test-send %d: %d %s", i+1, resp.StatusCode, body)
+		}
+		keys = append(keys, sent.Key)
+	}
+	first := "raw/2024-05-14T09-31-00.500Z_evt-1.json"
+	if keys[0] != first || !strings.HasPrefix(keys[1], "raw/2024-05-14T09-31-00.500Z_evt-1-dlv_") || !strings.HasSuffix(keys[1], ".json") {
+		t.Errorf("keys: got %q, want %q and the same with the file id before .json", keys, first)
+	}
+	if got := r.MinIO.MustListKeys(t, r.Bucket, "raw/"); len(got) != 2 {
+		t.Errorf("objects: got %q, want both", got)
+	}
+}
