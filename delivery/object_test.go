@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,57 @@ func TestEngineJSONObjectsFolderAndDeliveryMetadata(t *testing.T) {
 	if w := strings.Join(objs[0].Warnings, "; "); !strings.Contains(w, `"curlmess-pub 4:odd+id" from the event is written as "curlmess-pub_4_odd_id-`) {
 		t.Errorf("preview warnings: got %q, want the escaped id told", objs[0].Warnings)
 	}
+}
+
+// A json key already taken (the same event id and time sent from two
+// sources) gets the file id before its extension, and keeps the default
+// key's time whole: the fraction's dot is not the extension's.
+func TestEngineJSONTakenKeyKeepsTimeAndExtension(t *testing.T) {
+	r := mustRig(t)
+	ctx := context.Background()
+	other := &store.Source{Name: "app"}
+	if err := r.DB.CreateSource(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	r.Dest.SourceIDs = append(r.Dest.SourceIDs, other.ID)
+	if err := r.DB.UpdateDestination(ctx, r.Dest); err != nil {
+		t.Fatal(err)
+	}
+	m := r.mustMapping(t, &store.Mapping{Format: store.FormatJSON, Trigger: `topic = "order.created"`})
+	runEngine(t, r.engine(delivery.Config{}))
+
+	for _, src := range []string{r.Source.ID, other.ID} {
+		msg, err := store.ParsePublish([]byte(`{"id":"dup","topic":"order.created","time":"2024-01-02T03:04:05.6Z","data":{}}`), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.App.Append(ctx, src, time.Now(), []*store.Message{msg}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := r.waitDelivered(t, m.ID, 2, 10*time.Second)
+	var keys []string
+	for _, d := range ds {
+		keys = append(keys, d.Key)
+	}
+	slices.Sort(keys)
+	renamed := ""
+	for _, d := range ds {
+		if d.Key != "raw/2024-01-02T03-04-05.600Z_dup.json" {
+			renamed = d.Key
+		}
+	}
+	if want := "raw/2024-01-02T03-04-05.600Z_dup-" + renamedID(ds) + ".json"; renamed != want || !slices.Contains(keys, "raw/2024-01-02T03-04-05.600Z_dup.json") {
+		t.Errorf("keys: got %q, want the first as written and the second %q", keys, want)
+	}
+}
+
+// renamedID is the id of the delivery whose key holds it.
+func renamedID(ds []*store.Delivery) string {
+	for _, d := range ds {
+		if strings.Contains(d.Key, d.ID) {
+			return d.ID
+		}
+	}
+	return "<none>"
 }

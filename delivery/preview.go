@@ -184,7 +184,24 @@ func StoredSample(ev *store.Event) (Sample, error) {
 	if err != nil || m == nil {
 		return Sample{}, store.Errorf(store.EINVALID, "Stored event %s is not a JSON object.", ev.ID)
 	}
-	return Sample{Msg: m, Raw: ev.Body}, nil
+	return Sample{Msg: m, Raw: ev.Body, SourceID: ev.SourceID}, nil
+}
+
+// FromDestination gives the samples that name no source the destination's
+// first source, as a test send names it, so that a preview shows the keys
+// (segment_classic, {source_id}) that the test send and the engine write.
+func FromDestination(samples []Sample, dest *store.Destination) []Sample {
+	if len(dest.SourceIDs) == 0 {
+		return samples
+	}
+	out := make([]Sample, len(samples))
+	for i, smp := range samples {
+		if smp.SourceID == "" {
+			smp.SourceID = dest.SourceIDs[0]
+		}
+		out[i] = smp
+	}
+	return out
 }
 
 // TestSend writes one event through a mapping to the destination now, and
@@ -200,22 +217,26 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	}
 	now := e.db.Now()
 	d := &store.Delivery{ID: store.NewID("dlv"), DestinationID: dest.ID, MappingID: m.ID, Test: true, Events: 1, CreatedAt: now, Status: store.StatusUploading, Attempts: 1}
-	// The key names the destination's first source, as its files would.
-	source := ""
-	if len(dest.SourceIDs) > 0 {
-		source = dest.SourceIDs[0]
-	}
-	event.SourceID = source
-	objs, err := Render(c, []Sample{event}, now, d.ID)
+	// The key names the event's source (a stored event's), else the
+	// destination's first source, as its files would.
+	objs, err := Render(c, FromDestination([]Sample{event}, dest), now, d.ID)
 	if err != nil {
 		return nil, err
 	}
 	o := objs[0]
 	d.Key, d.ContentType, d.ContentEncoding, d.Bytes = o.Key, o.ContentType, o.ContentEncoding, int64(len(o.Body))
 	d.FirstEventAt, d.LastEventAt = now, now
-	if err := e.db.SealDelivery(ctx, d, nil, 0); err != nil {
+	err = e.db.SealDelivery(ctx, d, nil, 0)
+	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
+		// The event's key is written already (a json key names the event,
+		// sent before): never overwrite it, as the engine does not.
+		d.Key = withFileID(d.Key, d.ID)
+		err = e.db.SealDelivery(ctx, d, nil, 0)
+	}
+	if err != nil {
 		return nil, err
 	}
+	o.Key = d.Key
 	start := time.Now()
 	var res s3.PutResult
 	client, err := e.clients.Client(ctx, dest.ID, S3Config(dest))

@@ -307,14 +307,36 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 	return nil
 }
 
-// withFileID puts a file id before a key's extension.
+// withFileID puts a file id before a key's extension: the name's last
+// ".xyz" of letters and digits, with the one before it when that is a
+// compression's (".csv.gz"). A dot elsewhere in the name (the fraction of
+// the json default's time, "05.600Z_id.json") is not an extension.
 func withFileID(key, id string) string {
-	slash := strings.LastIndex(key, "/")
-	if dot := strings.Index(key[slash+1:], "."); dot > 0 {
-		i := slash + 1 + dot
-		return key[:i] + "-" + id + key[i:]
+	name := key[strings.LastIndex(key, "/")+1:]
+	ext := extension(name)
+	if ext == ".gz" {
+		ext = extension(strings.TrimSuffix(name, ext)) + ext
 	}
-	return key + "-" + id
+	if ext == "" || len(ext) == len(name) {
+		return key + "-" + id
+	}
+	i := len(key) - len(ext)
+	return key[:i] + "-" + id + key[i:]
+}
+
+// extension is a name's last ".xyz" when xyz is letters and digits,
+// starting with a letter (".600Z" is a time's fraction).
+func extension(name string) string {
+	dot := strings.LastIndexByte(name, '.')
+	if dot < 0 || dot == len(name)-1 || name[dot+1] >= '0' && name[dot+1] <= '9' {
+		return ""
+	}
+	for _, c := range name[dot+1:] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return ""
+		}
+	}
+	return name[dot:]
 }
 
 // persistable is the cursor that may be saved: below the oldest event still

@@ -302,7 +302,7 @@ func (s *Server) handleAPIMappingPreview(c echo.Context) error {
 			return err
 		}
 	}
-	objs, err := delivery.Render(compiled, events, s.db.Now(), previewFileID)
+	objs, err := delivery.Render(compiled, delivery.FromDestination(events, dest), s.db.Now(), previewFileID)
 	if err != nil {
 		return explain(err)
 	}

@@ -618,7 +618,7 @@ func (s *Server) preview(ctx context.Context, dest *store.Destination, ed *edito
 	if err != nil {
 		return invalid(err)
 	}
-	objs, err := delivery.Render(c, events, s.db.Now(), previewFileID)
+	objs, err := delivery.Render(c, delivery.FromDestination(events, dest), s.db.Now(), previewFileID)
 	if err != nil {
 		return invalid(err)
 	}

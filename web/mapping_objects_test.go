@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -99,5 +100,62 @@ func TestMappingPreviewKeyWarnings(t *testing.T) {
 	}
 	if w := strings.Join(o.Warnings, ";"); !strings.Contains(w, `{event}: the event name "Ünïcödé Event 🎉" is written as "unicode_event-`) {
 		t.Errorf("{event} warnings: got %q", o.Warnings)
+	}
+}
+
+// A layout naming the source (segment_classic) previews the key that the
+// test send and the engine write: a stored event's own source, else the
+// destination's first source, never a made-up one.
+func TestMappingClassicPreviewNamesTheSource(t *testing.T) {
+	r := mustMappingRig(t, true)
+	other := r.mustSource(t, "app")
+	r.Dest.SourceIDs = append(r.Dest.SourceIDs, other.ID)
+	if err := r.DB.UpdateDestination(context.Background(), r.Dest); err != nil {
+		t.Fatal(err)
+	}
+	m := r.mustCreateMapping(t, `{"name": "classic", "format": "jsonl", "compression": "gzip", "key_preset": "segment_classic", "trigger": "type = \"track\""}`)
+	event := `{"type": "track", "event": "Signed Up", "userId": "u1"}`
+	first := "raw/segment-logs/" + r.Source.ID + "/"
+	p := r.mustPreview(t, m.ID, `{"events": [`+event+`]}`)
+	if len(p.Objects) != 1 || !strings.HasPrefix(p.Objects[0].Key, first) {
+		t.Errorf("preview of a given event: %+v, want a key under %q", p.Objects, first)
+	}
+	resp, body := r.api(t, http.MethodPost, "/"+m.ID+"/test-send", `{"event": `+event+`}`)
+	var sent struct{ Key, Status string }
+	if err := json.Unmarshal([]byte(body), &sent); err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(sent.Key, first) {
+		t.Errorf("test-send: %d %s, want a key under %q", resp.StatusCode, body, first)
+	}
+
+	if resp, body := r.ingest(t, "/v1/track", other.WriteKey, []byte(event), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest: %d %s", resp.StatusCode, body)
+	}
+	p = r.mustPreview(t, m.ID, `{}`)
+	if want := "raw/segment-logs/" + other.ID + "/"; p.Samples != "recent" || len(p.Objects) != 1 || !strings.HasPrefix(p.Objects[0].Key, want) {
+		t.Errorf("preview of the recent event: samples %q %+v, want a key under %q", p.Samples, p.Objects, want)
+	}
+}
+
+// Sending the same test event twice through a json mapping (whose key
+// names the event) writes a second object beside the first, with the file
+// id before the extension as the engine does, instead of a conflict.
+func TestMappingJSONTestSendTwice(t *testing.T) {
+	r := mustMappingRig(t, true)
+	m := r.mustCreateMapping(t, `{"name": "objects", "format": "json", "trigger": "topic = \"order.created\""}`)
+	event := `{"event": {"id": "evt-1", "topic": "order.created", "time": "2024-05-14T09:31:00.5Z", "data": {"order": 7}}}`
+	var keys []string
+	for i := range 2 {
+		resp, body := r.api(t, http.MethodPost, "/"+m.ID+"/test-send", event)
+		var sent struct{ Key, Status string }
+		if err := json.Unmarshal([]byte(body), &sent); err != nil || resp.StatusCode != http.StatusOK || sent.Status != "delivered" {
+			t.Fatalf("test-send %d: %d %s", i+1, resp.StatusCode, body)
+		}
+		keys = append(keys, sent.Key)
+	}
+	first := "raw/2024-05-14T09-31-00.500Z_evt-1.json"
+	if keys[0] != first || !strings.HasPrefix(keys[1], "raw/2024-05-14T09-31-00.500Z_evt-1-dlv_") || !strings.HasSuffix(keys[1], ".json") {
+		t.Errorf("keys: got %q, want %q and the same with the file id before .json", keys, first)
+	}
+	if got := r.MinIO.MustListKeys(t, r.Bucket, "raw/"); len(got) != 2 {
+		t.Errorf("objects: got %q, want both", got)
 	}
 }

@@ -73,6 +73,8 @@ var transliterations = map[rune]string{
 // (canonical names never hold '-'), so that two different names never share
 // a component: "Order Completed" and "order completed" stay apart. A name
 // with no letters or digits is only its hash, after "_"; the empty name is "_".
+// Letters and digits with no ASCII spelling are percent-encoded ("日本"
+// becomes "%E6%97%A5%E6%9C%AC" and its hash), never dropped.
 func eventToken(s string) string {
 	if s == "" {
 		return "_"
@@ -97,6 +99,10 @@ func eventToken(s string) string {
 			write(string(r + 'a' - 'A'))
 		case transliterations[r] != "":
 			write(transliterations[r])
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			// A letter with no ASCII form (日, Ж) is kept, lowercased and
+			// percent-encoded as Hive escapes partition values.
+			write(percentEncode(unicode.ToLower(r)))
 		default:
 			pending = true
 		}
@@ -109,4 +115,16 @@ func eventToken(s string) string {
 		t = "_"
 	}
 	return t + changedHash(s)
+}
+
+// percentEncode writes a rune's UTF-8 bytes as %XX, upper-case hex (RFC 3986).
+func percentEncode(r rune) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for _, c := range []byte(string(r)) {
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
 }

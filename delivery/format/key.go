@@ -57,7 +57,7 @@ var keyTokens = []KeyToken{
 	{"{day_ms}", "UTC midnight of the day in Unix milliseconds (Segment classic folders)"},
 	{"{source_id}", "source id (files are split by source)"},
 	{"{type}", "event type, lowercased, other characters as '_' (files are split by type)"},
-	{"{event}", "event name, lowercased, accents stripped, other characters as '_'; a name not already in that form gets '-' and 8 hex digits of its hash (files are split by event name)"},
+	{"{event}", "event name, lowercased, accents stripped, letters without an ASCII form percent-encoded, other characters as '_'; a name not already in that form gets '-' and 8 hex digits of its hash (files are split by event name)"},
 	{"{file_id}", "the file's id, characters other than A-Z a-z 0-9 - _ . as '_'"},
 	{"{suffix}", "12 hex digits derived from the file id"},
 	{"{ext}", "file extension, .gz included for gzip"},

@@ -269,7 +269,10 @@ func TestKeyEventToken(t *testing.T) {
 		{"Straße Æblegrød Łódź", "strasse_aeblegrod_lodz" + hash8("Straße Æblegrød Łódź")},
 		{"ｆｕｌｌ　ｗｉｄｔｈ", "full_width" + hash8("ｆｕｌｌ　ｗｉｄｔｈ")},
 		{"🎉", "_" + hash8("🎉")},
-		{"日本語", "_" + hash8("日本語")},
+		// Letters with no ASCII form are percent-encoded, not dropped.
+		{"日本語", "%E6%97%A5%E6%9C%AC%E8%AA%9E" + hash8("日本語")},
+		{"Заказ оформлен", "%D0%B7%D0%B0%D0%BA%D0%B0%D0%B7_%D0%BE%D1%84%D0%BE%D1%80%D0%BC%D0%BB%D0%B5%D0%BD" + hash8("Заказ оформлен")},
+		{"Ünï 日本 2", "uni_%E6%97%A5%E6%9C%AC_2" + hash8("Ünï 日本 2")},
 		{"", "_"},
 		{"_", "_" + hash8("_")},
 	}
@@ -289,7 +292,7 @@ func TestKeyEventTokenNoCollision(t *testing.T) {
 	f := MustCompile(t, format.Spec{Format: format.JSONL, KeyPreset: format.PresetCustom, KeyTemplate: "{event}/{file_id}"})
 	names := []string{"", "_", "unknown", "order_completed", "Order Completed", "order completed", "Order_Completed",
 		"order-completed", "order  completed", "ORDER COMPLETED", "Ünïcödé Event 🎉", "Unicode Event", "unicode_event",
-		"🎉", "🎈", "日本", "中国", "é", "e", "E"}
+		"🎉", "🎈", "日本", "中国", "é", "e", "E", "Заказ", "заказ", "%D0%B7%D0%B0%D0%BA%D0%B0%D0%B7"}
 	seen := map[string]string{}
 	for _, n := range names {
 		key, err := f.Key(format.KeyInput{Time: sealed, FileID: "f", Event: n})
