@@ -2,6 +2,7 @@ package match_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/s3relay/s3relay/delivery/match"
@@ -54,13 +55,17 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		// The canonical text can be longer than the source (a control
+		// character prints as \u001e): past MaxLength it is refused as too
+		// long, like any trigger that size, and only then.
 		text := trig.String()
 		again, err := match.Parse(text)
-		if err != nil {
+		switch {
+		case err != nil && len(text) > match.MaxLength && strings.Contains(err.Error(), "bytes long"):
+		case err != nil:
 			t.Fatalf("Parse(%q).String() = %q does not parse: %v", src, text, err)
-		}
-		if got := again.String(); got != text {
-			t.Fatalf("Parse(%q).String() = %q, which prints back as %q", src, text, got)
+		case again.String() != text:
+			t.Fatalf("Parse(%q).String() = %q, which prints back as %q", src, text, again.String())
 		}
 		trig.Types()
 		for _, q := range trig.Quoted() {
