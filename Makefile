@@ -12,10 +12,15 @@ SDK      := static/sdk
 # Generated files that are committed and must match their sources (make check).
 GENERATED := views $(VENDOR) $(SDK) package-lock.json
 
-.PHONY: run build generate assets test test-deps fuzz race bench lint check clean
+.PHONY: run run-cluster build generate assets test test-deps fuzz race bench lint check clean
 
 run: build
 	./$(BIN) serve
+
+# A throw-away PostgreSQL and three replicas on it, ports printed; Ctrl-C
+# stops everything (see "Running several replicas" in README.md).
+run-cluster: build
+	BIN=$(BIN) .ci/run-cluster
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/s3relay
