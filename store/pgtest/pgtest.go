@@ -1,0 +1,210 @@
+// Package pgtest starts a throw-away PostgreSQL server for tests, the way
+// delivery/s3/miniotest starts MinIO: one cluster per test process (initdb in
+// a temporary directory, a free loopback port, fsync off), and a fresh
+// database per test so tests never see each other's rows. It never skips: when
+// PostgreSQL cannot start, the test fails with the reason (run .ci/testdeps to
+// install it).
+//
+// When the test process runs as root the server runs as the "postgres" user,
+// since PostgreSQL refuses to run as root. The kernel kills the server when
+// the test process dies (parent death signal); Stop, called from TestMain,
+// also removes its directory.
+package pgtest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	// The pgx database/sql driver registers itself as "pgx".
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// EnvBinDir names PostgreSQL's bin directory (initdb, postgres); by default
+// the newest /usr/lib/postgresql/N/bin, else the PATH.
+const EnvBinDir = "S3RELAY_PG_BINDIR"
+
+type cluster struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	err  error
+}
+
+var (
+	once    sync.Once
+	shared  cluster
+	counter atomic.Int64
+)
+
+// URL creates a new empty database on the shared server and returns its
+// postgres:// URL. The database is dropped in tb.Cleanup.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	once.Do(func() { shared.err = shared.start() })
+	if shared.err != nil {
+		tb.Fatalf("pgtest: PostgreSQL did not start (run .ci/testdeps): %v", shared.err)
+	}
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), counter.Add(1))
+	admin, err := sql.Open("pgx", shared.url("postgres"))
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		admin, err := sql.Open("pgx", shared.url("postgres"))
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	})
+	return shared.url(name)
+}
+
+// Stop stops the shared server, when one was started, and removes its
+// directory. Call it from TestMain after m.Run.
+func Stop() {
+	if shared.cmd != nil && shared.cmd.Process != nil {
+		shared.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+		done := make(chan struct{})
+		go func() { shared.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			shared.cmd.Process.Kill()
+			<-done
+		}
+	}
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+}
+
+func (c *cluster) url(db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)), Path: "/" + db}
+	u.RawQuery = "sslmode=disable"
+	return u.String()
+}
+
+// BinDir returns the directory of initdb and postgres.
+func BinDir() (string, error) {
+	if d := os.Getenv(EnvBinDir); d != "" {
+		return d, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	best, bestV := "", -1
+	for _, m := range matches {
+		v, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(m))))
+		if err == nil && v > bestV {
+			best, bestV = filepath.Dir(m), v
+		}
+	}
+	if best != "" {
+		return best, nil
+	}
+	p, err := exec.LookPath("initdb")
+	if err != nil {
+		return "", fmt.Errorf("no PostgreSQL found: neither /usr/lib/postgresql/*/bin nor initdb on PATH; run .ci/testdeps")
+	}
+	return filepath.Dir(p), nil
+}
+
+func (c *cluster) start() error {
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return fmt.Errorf("running as root needs a postgres user (installed with Debian's postgresql): %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	c.dir, err = os.MkdirTemp("", "s3relay-pgtest-")
+	if err != nil {
+		return err
+	}
+	if cred != nil {
+		if err := os.Chown(c.dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return err
+		}
+	}
+	data := filepath.Join(c.dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
+	initdb.Dir = c.dir
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	c.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	logf, err := os.Create(filepath.Join(c.dir, "postgres.log"))
+	if err != nil {
+		return err
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+		"-p", strconv.Itoa(c.port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+c.dir,
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
+	c.cmd.Dir = c.dir
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	// The parent death signal follows the thread that started the process:
+	// keep this goroutine on its thread for the server's life.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := c.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		select {} // hold the thread: the kernel signals the server when it exits
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		db, err := sql.Open("pgx", c.url("postgres"))
+		if err == nil {
+			err = db.Ping()
+			db.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+			return fmt.Errorf("postgres did not answer on port %d: %v; log: %s", c.port, err, strings.TrimSpace(string(log)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
