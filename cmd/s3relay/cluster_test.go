@@ -63,7 +63,19 @@ func startCluster(tb testing.TB, n int, extraEnv ...string) *cluster {
 	tb.Helper()
 	key := make([]byte, 32)
 	crand.Read(key)
-	c := &cluster{tb: tb, DBURL: pgtest.URL(tb), Key: hex.EncodeToString(key), env: extraEnv}
+	return newCluster(tb, pgtest.URL(tb), hex.EncodeToString(key), n, extraEnv...)
+}
+
+// startSQLite starts one server on SQLite in its data dir, as a cluster of
+// one, for comparisons.
+func startSQLite(tb testing.TB, extraEnv ...string) *cluster {
+	tb.Helper()
+	return newCluster(tb, "", "", 1, extraEnv...)
+}
+
+func newCluster(tb testing.TB, dbURL, key string, n int, extraEnv ...string) *cluster {
+	tb.Helper()
+	c := &cluster{tb: tb, DBURL: dbURL, Key: key, env: extraEnv}
 	for i := 0; i < n; i++ {
 		addr := freeAddr(tb)
 		r := &replica{ID: fmt.Sprintf("replica-%d", i+1), Addr: addr, URL: "http://" + addr, DataDir: tb.TempDir()}
@@ -88,8 +100,10 @@ func (c *cluster) start(r *replica) {
 	c.tb.Helper()
 	r.log, r.done = &syncBuffer{}, make(chan error, 1)
 	r.cmd = exec.Command(binary, "serve", "--addr", r.Addr, "--data-dir", r.DataDir)
-	r.cmd.Env = append(os.Environ(), "S3RELAY_DATABASE_URL="+c.DBURL, "S3RELAY_KEY="+c.Key, "S3RELAY_REPLICA_ID="+r.ID,
-		"S3RELAY_ADMIN_EMAIL="+clusterAdmin, "S3RELAY_ADMIN_PASSWORD="+clusterPassword)
+	r.cmd.Env = append(os.Environ(), "S3RELAY_ADMIN_EMAIL="+clusterAdmin, "S3RELAY_ADMIN_PASSWORD="+clusterPassword)
+	if c.DBURL != "" {
+		r.cmd.Env = append(r.cmd.Env, "S3RELAY_DATABASE_URL="+c.DBURL, "S3RELAY_KEY="+c.Key, "S3RELAY_REPLICA_ID="+r.ID)
+	}
 	r.cmd.Env = append(r.cmd.Env, c.env...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
@@ -316,6 +330,66 @@ func deliveries(tb testing.TB, hc *http.Client, base, token, mappingID string) [
 	}
 }
 
+// mustAPIPipeline creates through the management API a source, a
+// destination on MinIO's bucket for it, and the mappings; it returns the
+// source's write key and the mappings' ids.
+func mustAPIPipeline(tb testing.TB, hc *http.Client, base, token string, mio *miniotest.Server, bucket string, mappings ...map[string]any) (string, []string) {
+	tb.Helper()
+	var src struct {
+		ID       string `json:"id"`
+		WriteKey string `json:"write_key"`
+	}
+	if status := api(tb, hc, http.MethodPost, base+"/api/v1/sources", token, map[string]any{"name": "app"}, &src); status != http.StatusCreated {
+		tb.Fatalf("create source: status %d", status)
+	}
+	var dest struct {
+		ID string `json:"id"`
+	}
+	if status := api(tb, hc, http.MethodPost, base+"/api/v1/destinations", token, map[string]any{
+		"name": "minio", "enabled": true, "source_ids": []string{src.ID},
+		"config":      map[string]any{"bucket": bucket, "region": mio.Region, "auth": "keys", "endpoint": mio.Endpoint, "force_path_style": true},
+		"credentials": map[string]any{"key": mio.AccessKey, "secret": mio.SecretKey},
+	}, &dest); status != http.StatusCreated {
+		tb.Fatalf("create destination: status %d", status)
+	}
+	var ids []string
+	for _, m := range mappings {
+		var out struct {
+			ID string `json:"id"`
+		}
+		if status := api(tb, hc, http.MethodPost, base+"/api/v1/destinations/"+dest.ID+"/mappings", token, m, &out); status != http.StatusCreated {
+			tb.Fatalf("create mapping %v: status %d", m["name"], status)
+		}
+		ids = append(ids, out.ID)
+	}
+	return src.WriteKey, ids
+}
+
+// waitAPIDelivered waits until no file of the mapping waits and at least
+// want of its events are delivered, and returns its deliveries.
+func waitAPIDelivered(tb testing.TB, hc *http.Client, base, token, mappingID string, want int, timeout time.Duration) []apiDeliveryJSON {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ds := deliveries(tb, hc, base, token, mappingID)
+		delivered, waiting := 0, 0
+		for _, d := range ds {
+			if d.Status == "delivered" {
+				delivered += d.Events
+			} else {
+				waiting++
+			}
+		}
+		if delivered >= want && waiting == 0 {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: %d events of mapping %s delivered in %d files, %d files waiting; want %d", timeout, delivered, mappingID, len(ds), waiting, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestClusterSIGKILLRoundsDeliverExactlyOnce runs three replicas on one
 // PostgreSQL while unmodified analytics-go clients send 50,000 events spread
 // over them (their HTTP client fails over to another replica on a refused
@@ -334,39 +408,14 @@ func TestClusterSIGKILLRoundsDeliverExactlyOnce(t *testing.T) {
 	hc := c.httpClient()
 	base := "http://s3relay.cluster" // any name: the dialer picks the replica
 
-	var src struct {
-		ID       string `json:"id"`
-		WriteKey string `json:"write_key"`
-	}
-	if status := api(t, hc, http.MethodPost, base+"/api/v1/sources", token, map[string]any{"name": "app"}, &src); status != http.StatusCreated {
-		t.Fatalf("create source: status %d", status)
-	}
-	var dest struct {
-		ID string `json:"id"`
-	}
-	if status := api(t, hc, http.MethodPost, base+"/api/v1/destinations", token, map[string]any{
-		"name": "minio", "enabled": true, "source_ids": []string{src.ID},
-		"config":      map[string]any{"bucket": bucket, "region": mio.Region, "auth": "keys", "endpoint": mio.Endpoint, "force_path_style": true},
-		"credentials": map[string]any{"key": mio.AccessKey, "secret": mio.SecretKey},
-	}, &dest); status != http.StatusCreated {
-		t.Fatalf("create destination: status %d", status)
-	}
-	type mappingJSON struct {
-		ID string `json:"id"`
-	}
-	var tracks, all mappingJSON
-	if status := api(t, hc, http.MethodPost, base+"/api/v1/destinations/"+dest.ID+"/mappings", token, map[string]any{
+	writeKey, mappingIDs := mustAPIPipeline(t, hc, base, token, mio, bucket, map[string]any{
 		"name": "tracks csv", "format": "csv", "folder": "tracks", "trigger": `type = "track"`, "batch_size": 1000, "batch_max_age_seconds": 1,
 		"columns": []map[string]string{{"name": "message_id", "value": "$.messageId"}, {"name": "event_name", "value": "$.event"}, {"name": "user_id", "value": "$.userId"}},
-	}, &tracks); status != http.StatusCreated {
-		t.Fatalf("create csv mapping: status %d", status)
-	}
-	if status := api(t, hc, http.MethodPost, base+"/api/v1/destinations/"+dest.ID+"/mappings", token, map[string]any{
+	}, map[string]any{
 		"name": "everything jsonl", "format": "jsonl", "folder": "all", "key_preset": "hive", "trigger": `type = "track" or type = "identify"`,
 		"batch_size": 2000, "batch_max_age_seconds": 2,
-	}, &all); status != http.StatusCreated {
-		t.Fatalf("create jsonl mapping: status %d", status)
-	}
+	})
+	tracks, all := mappingIDs[0], mappingIDs[1]
 
 	// Two unmodified analytics-go clients, each sending half of the events
 	// at a steady pace that spans the kill rounds.
@@ -385,7 +434,7 @@ func TestClusterSIGKILLRoundsDeliverExactlyOnce(t *testing.T) {
 	clients := make([]segment.Client, 2)
 	for i := range clients {
 		var err error
-		clients[i], err = segment.NewWithConfig(src.WriteKey, segment.Config{Endpoint: base, BatchSize: 250, Interval: 50 * time.Millisecond,
+		clients[i], err = segment.NewWithConfig(writeKey, segment.Config{Endpoint: base, BatchSize: 250, Interval: 50 * time.Millisecond,
 			Transport: hc.Transport, Callback: cb, Logger: discardLogger{},
 			RetryAfter: func(attempt int) time.Duration { return time.Duration(200*(attempt+1)) * time.Millisecond }})
 		if err != nil {
@@ -440,29 +489,8 @@ func TestClusterSIGKILLRoundsDeliverExactlyOnce(t *testing.T) {
 	}
 
 	wantTracks := n - n/10
-	waitDelivered := func(m mappingJSON, want int) []apiDeliveryJSON {
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			ds := deliveries(t, hc, base, token, m.ID)
-			delivered, waiting := 0, 0
-			for _, d := range ds {
-				if d.Status == "delivered" {
-					delivered += d.Events
-				} else {
-					waiting++
-				}
-			}
-			if delivered >= want && waiting == 0 {
-				return ds
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after 90s: %d events of mapping %s delivered in %d files, %d files waiting; want %d", delivered, m.ID, len(ds), waiting, want)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
-	trackDeliveries := waitDelivered(tracks, wantTracks)
-	allDeliveries := waitDelivered(all, n)
+	trackDeliveries := waitAPIDelivered(t, hc, base, token, tracks, wantTracks, 90*time.Second)
+	allDeliveries := waitAPIDelivered(t, hc, base, token, all, n, 90*time.Second)
 
 	p := &pipeline{MinIO: mio, Bucket: bucket}
 	for _, check := range []struct {
