@@ -311,7 +311,7 @@ func deliveries(tb testing.TB, hc *http.Client, base, token, mappingID string) [
 	var all []apiDeliveryJSON
 	before := ""
 	for {
-		q := url.Values{"mapping_id": {mappingID}, "limit": {"100"}}
+		q := url.Values{"mapping_id": {mappingID}, "limit": {"500"}}
 		if before != "" {
 			q.Set("before", before)
 		}
