@@ -155,7 +155,7 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 		}
 	}
 	if cursor > 0 {
-		if err := setCursor(ctx, tx, d.MappingID, cursor); err != nil {
+		if err := db.setCursor(ctx, tx, d.MappingID, cursor); err != nil {
 			return err
 		}
 	}
@@ -168,14 +168,10 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 // membershipChunk is how many events one membership INSERT carries.
 const membershipChunk = 500
 
-func isUniqueViolation(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY"))
-}
-
-func setCursor(ctx context.Context, tx execer, mappingID string, seq int64) error {
+func (db *DB) setCursor(ctx context.Context, tx execer, mappingID string, seq int64) error {
 	// A cursor only moves forward.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, ?)
-		ON CONFLICT (mapping_id) DO UPDATE SET routed_seq = max(routed_seq, excluded.routed_seq)`, mappingID, seq); err != nil {
+		ON CONFLICT (mapping_id) DO UPDATE SET routed_seq = `+db.d.greatest("mapping_cursors.routed_seq", "excluded.routed_seq"), mappingID, seq); err != nil {
 		return fmt.Errorf("move cursor: %w", err)
 	}
 	return nil
@@ -183,7 +179,7 @@ func setCursor(ctx context.Context, tx execer, mappingID string, seq int64) erro
 
 // SetCursor moves a mapping's cursor forward to seq.
 func (db *DB) SetCursor(ctx context.Context, mappingID string, seq int64) error {
-	return setCursor(ctx, db.write, mappingID, seq)
+	return db.setCursor(ctx, db.write, mappingID, seq)
 }
 
 // Cursors returns every mapping's cursor.
@@ -615,7 +611,7 @@ func (db *DB) WakeRetrying(ctx context.Context, destinationID string, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("wake retrying deliveries: %w", err)
 	}
-	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = min(created_at, ?)
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = `+db.d.least("created_at", "?")+`
 		WHERE destination_id = ? AND status = 'retrying' AND next_attempt_at > ?`, ms(now), destinationID, ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("wake retrying deliveries: %w", err)

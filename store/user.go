@@ -97,7 +97,7 @@ func (db *DB) insertUser(ctx context.Context, email, password string, onlyFirst 
 	// Both checks run inside the immediate write transaction, so they cannot
 	// race with another insert.
 	var users, sameEmail int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE email = ?) FROM users`, email).
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE lower(email) = lower(?)) FROM users`, email).
 		Scan(&users, &sameEmail); err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
@@ -171,7 +171,7 @@ func (db *DB) Authenticate(ctx context.Context, email, password string) (*User, 
 		// answer without the bcrypt comparison an attacker could make us pay for.
 		return nil, Errorf(EUNAUTHORIZED, "Wrong email or password.")
 	}
-	u, hash, err := db.userWithHash(ctx, `email = ?`, email)
+	u, hash, err := db.userWithHash(ctx, `lower(email) = lower(?)`, email)
 	if ErrorCode(err) == ENOTFOUND {
 		bcrypt.CompareHashAndPassword(db.dummyHash(), []byte(password))
 		return nil, Errorf(EUNAUTHORIZED, "Wrong email or password.")
@@ -207,7 +207,7 @@ func (db *DB) userWithHash(ctx context.Context, where string, arg any) (*User, s
 // UserByEmail returns the user with an email, whatever its case. Returns
 // ENOTFOUND.
 func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
-	u, _, err := db.userWithHash(ctx, `email = ?`, strings.TrimSpace(email))
+	u, _, err := db.userWithHash(ctx, `lower(email) = lower(?)`, strings.TrimSpace(email))
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, Errorf(ENOTFOUND, "No user has the email %q.", strings.TrimSpace(email))
 	}
