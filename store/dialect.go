@@ -99,6 +99,17 @@ func (d *dialect) noIndex(col string) string {
 	return "+" + col
 }
 
+// lockTable is the statement that makes transactions that read a whole
+// table and then write it (count the users, then add or remove one) take
+// turns; SQLite's immediate transactions already do.
+func (d *dialect) lockTable(tx *tx, ctx context.Context, table string) error {
+	if !d.postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `LOCK TABLE `+table+` IN SHARE ROW EXCLUSIVE MODE`)
+	return err
+}
+
 // ForUpdate locks the rows a SELECT reads until the transaction ends; SQLite
 // has one writer, so it needs none.
 func (d *dialect) forUpdate() string {

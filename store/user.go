@@ -94,8 +94,11 @@ func (db *DB) insertUser(ctx context.Context, email, password string, onlyFirst 
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	defer tx.Rollback()
-	// Both checks run inside the immediate write transaction, so they cannot
-	// race with another insert.
+	// Both checks run inside the immediate write transaction (on PostgreSQL,
+	// with the users table locked), so they cannot race with another insert.
+	if err := db.d.lockTable(tx, ctx, "users"); err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
 	var users, sameEmail int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE lower(email) = lower(?)) FROM users`, email).
 		Scan(&users, &sameEmail); err != nil {
@@ -275,8 +278,12 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) error {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	defer tx.Rollback()
-	// Counted inside the immediate write transaction: two removals racing
-	// cannot both pass and leave no administrator.
+	// Counted inside the immediate write transaction (on PostgreSQL, with the
+	// users table locked): two removals racing cannot both pass and leave no
+	// administrator.
+	if err := db.d.lockTable(tx, ctx, "users"); err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
 	var users, found int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE id = ?) FROM users`, userID).
 		Scan(&users, &found); err != nil {
