@@ -3,8 +3,10 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -50,6 +52,33 @@ type Config struct {
 	Grace time.Duration
 	// TempDir holds files while they upload (default os.TempDir()).
 	TempDir string
+	// Replica is this process's id among the replicas sharing the database:
+	// it holds leases and is recorded with each upload attempt (default
+	// DefaultReplicaID()).
+	Replica string
+	// Previous lists the ids of this process's earlier incarnations (dead):
+	// at start their leases are released at once, not after expiry, so a
+	// restarted single node resumes its uploads promptly.
+	Previous []string
+	// LeaseTTL is how long the router lease lasts without renewal, and
+	// LeaseRenew how often its holder renews it (6s, 2s): a dead router is
+	// replaced within LeaseTTL+LeaseRenew.
+	LeaseTTL, LeaseRenew time.Duration
+	// LeaseMargin is how long an upload's lease outlives the attempt's own
+	// deadline (5s): the attempt has ended, by its context, before another
+	// replica may take the delivery. RecoverEvery is how often the engine
+	// looks for expired upload leases (2s).
+	LeaseMargin, RecoverEvery time.Duration
+}
+
+// DefaultReplicaID is the host name and a short random suffix, new at each
+// start.
+func DefaultReplicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "s3relay"
+	}
+	return fmt.Sprintf("%s-%04x", host, rand.N(1<<16))
 }
 
 func (c *Config) defaults() {
@@ -90,6 +119,21 @@ func (c *Config) defaults() {
 	if c.Grace <= 0 {
 		c.Grace = 20 * time.Second
 	}
+	if c.Replica == "" {
+		c.Replica = DefaultReplicaID()
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 6 * time.Second
+	}
+	if c.LeaseRenew <= 0 {
+		c.LeaseRenew = 2 * time.Second
+	}
+	if c.LeaseMargin <= 0 {
+		c.LeaseMargin = 5 * time.Second
+	}
+	if c.RecoverEvery <= 0 {
+		c.RecoverEvery = 2 * time.Second
+	}
 }
 
 // Engine routes committed events to mappings, seals them into files,
@@ -124,6 +168,9 @@ func New(db *store.DB, clients *s3.Factory, log *slog.Logger, cfg Config) *Engin
 	}
 }
 
+// Replica returns the engine's replica id.
+func (e *Engine) Replica() string { return e.cfg.Replica }
+
 // Collectors returns the engine's Prometheus metrics.
 func (e *Engine) Collectors() []prometheus.Collector { return e.metrics.collectors() }
 
@@ -143,7 +190,15 @@ func wake(ch chan struct{}) {
 // returns; what is left is resumed by the next Run. Cancel ctx once no more
 // events are committed (the event writer has stopped).
 func (e *Engine) Run(ctx context.Context) error {
-	if n, err := e.db.ResetInterrupted(ctx); err != nil {
+	// Leases of this process's earlier incarnations are released now: they
+	// are dead, and waiting for their expiry would only delay the restart.
+	// Those of other replicas are left to expire.
+	for _, prev := range e.cfg.Previous {
+		if err := e.db.ReleaseLeasesOf(ctx, prev); err != nil {
+			return err
+		}
+	}
+	if n, err := e.db.RecoverUploads(ctx, e.db.Now(), e.cfg.Previous...); err != nil {
 		return err
 	} else if n > 0 {
 		e.log.Info("resuming uploads interrupted by the last stop", "deliveries", n)
@@ -156,6 +211,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	upDone := make(chan struct{})
 	go func() { up.run(ctx, uctx); close(upDone) }()
 
+	// Every router write is fenced on the router lease.
+	ctx = store.Fenced(ctx, store.RouterLease, e.cfg.Replica)
 	r := newRouter(e)
 	err := r.run(ctx)
 
@@ -164,11 +221,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	// flight get the grace period.
 	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Grace)
 	defer cancel()
-	if derr := r.drain(sealCtx); derr != nil {
-		e.log.Error("route committed events on shutdown; they are routed at the next start", "err", derr)
-	}
-	if serr := r.sealAll(sealCtx); serr != nil {
-		e.log.Error("seal open batches on shutdown", "err", serr)
+	// Only the router lease's holder routes: another replica's router
+	// routes what this one's writer committed.
+	if r.leader {
+		if derr := r.drain(sealCtx); derr != nil {
+			e.log.Error("route committed events on shutdown; they are routed at the next start", "err", derr)
+		}
+		if serr := r.sealAll(sealCtx); serr != nil {
+			e.log.Error("seal open batches on shutdown", "err", serr)
+		}
+		// Released, another replica takes over at once.
+		if lerr := e.db.ReleaseLease(sealCtx, store.RouterLease, e.cfg.Replica); lerr != nil {
+			e.log.Error("release the router lease", "err", lerr)
+		}
 	}
 	select {
 	case <-upDone:

@@ -226,6 +226,9 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	o := objs[0]
 	d.Key, d.ContentType, d.ContentEncoding, d.Bytes = o.Key, o.ContentType, o.ContentEncoding, int64(len(o.Body))
 	d.FirstEventAt, d.LastEventAt = now, now
+	// Sealed uploading, it is leased to this replica for the attempt.
+	limit := e.attemptDeadline(d.Bytes)
+	d.LeaseHolder, d.LeaseExpiresAt = e.cfg.Replica, now.Add(limit+e.cfg.LeaseMargin)
 	err = e.db.SealDelivery(ctx, d, nil, 0)
 	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
 		// The event's key is written already (a json key names the event,
@@ -241,9 +244,12 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	var res s3.PutResult
 	client, err := e.clients.Client(ctx, dest.ID, S3Config(dest))
 	if err == nil {
-		res, err = client.Put(ctx, s3.PutInput{Key: o.Key, Body: bytes.NewReader(o.Body), ContentType: o.ContentType, ContentEncoding: o.ContentEncoding, Metadata: o.Metadata})
+		pctx, cancel := context.WithTimeout(ctx, limit)
+		res, err = client.Put(pctx, s3.PutInput{Key: o.Key, Body: bytes.NewReader(o.Body), ContentType: o.ContentType, ContentEncoding: o.ContentEncoding, Metadata: o.Metadata})
+		cancel()
 	}
-	a := store.Attempt{N: 1, At: start, Duration: time.Since(start), OK: err == nil, HTTPStatus: res.HTTPStatus, RequestID: res.RequestID}
+	a := store.Attempt{N: 1, At: start, Duration: time.Since(start), OK: err == nil, HTTPStatus: res.HTTPStatus, RequestID: res.RequestID,
+		Replica: e.cfg.Replica}
 	out := store.AttemptOutcome{Attempt: a, Status: store.StatusDelivered, Bytes: int64(len(o.Body))}
 	if err != nil {
 		f := s3.Classify(err)

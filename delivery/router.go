@@ -20,6 +20,12 @@ type router struct {
 	e         *Engine
 	mappings  map[string]*mstate
 	refreshed time.Time
+	// leader is whether this replica held the router lease when it last
+	// took or renewed it, at renewed; lost is set by a write the lease's
+	// fence refused.
+	leader  bool
+	renewed time.Time
+	lost    bool
 }
 
 // mstate is the router's state of one active mapping.
@@ -57,6 +63,15 @@ func newRouter(e *Engine) *router {
 
 func (r *router) run(ctx context.Context) error {
 	for {
+		if !r.lead(ctx) {
+			// Another replica routes: look again when it may have died.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(r.e.cfg.LeaseRenew):
+			}
+			continue
+		}
 		if time.Since(r.refreshed) >= refreshEvery {
 			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
 				r.e.log.Error("load mappings", "err", err)
@@ -98,6 +113,44 @@ func (r *router) run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// lead takes or renews the router lease when due, and reports whether this
+// replica holds it. On losing it, the open batches are dropped: the new
+// holder routes their events from the persisted cursors.
+func (r *router) lead(ctx context.Context) bool {
+	if r.lost {
+		r.lost, r.renewed = false, time.Time{}
+		if r.leader {
+			r.e.log.Warn("lost the router lease; another replica routes", "replica", r.e.cfg.Replica)
+			r.leader = false
+			r.reset()
+		}
+	}
+	if r.leader && time.Since(r.renewed) < r.e.cfg.LeaseRenew {
+		return true
+	}
+	ok, err := r.e.db.AcquireLease(ctx, store.RouterLease, r.e.cfg.Replica, r.e.cfg.LeaseTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.e.log.Error("renew the router lease", "err", err)
+		}
+		// Not known to be lost: the fence refuses writes once it is.
+		return r.leader
+	}
+	switch {
+	case ok && !r.leader:
+		r.e.log.Info("took the router lease", "replica", r.e.cfg.Replica)
+		r.reset()
+	case !ok && r.leader:
+		r.e.log.Warn("lost the router lease; another replica routes", "replica", r.e.cfg.Replica)
+		r.reset()
+	}
+	r.leader = ok
+	if ok {
+		r.renewed = time.Now()
+	}
+	return ok
 }
 
 // reset forgets the open batches and the mappings: the next refresh starts
@@ -299,6 +352,7 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 	}
 	if err != nil {
 		st.open[b.partition] = b // kept in memory; sealing is tried again
+		r.lost = r.lost || store.IsLeaseLost(err)
 		return err
 	}
 	st.cursor = max(st.cursor, cursor)
@@ -404,6 +458,7 @@ func (r *router) saveCursors(ctx context.Context) {
 			continue
 		}
 		if err := r.e.db.SetCursor(ctx, id, c); err != nil {
+			r.lost = r.lost || store.IsLeaseLost(err)
 			if ctx.Err() == nil {
 				r.e.log.Error("save cursor", "mapping", id, "err", err)
 			}

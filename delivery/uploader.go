@@ -52,7 +52,18 @@ func (u *uploader) run(ctx, uctx context.Context) {
 			}
 		}()
 	}
+	var recovered time.Time
 	for ctx.Err() == nil {
+		// Any replica gives the deliveries of a dead one back to pending,
+		// once their leases expired.
+		if time.Since(recovered) >= u.e.cfg.RecoverEvery {
+			recovered = time.Now()
+			if n, err := u.e.db.RecoverUploads(ctx, u.e.db.Now()); err != nil && ctx.Err() == nil {
+				u.e.log.Error("recover expired uploads", "err", err)
+			} else if n > 0 {
+				u.e.log.Warn("resuming uploads whose replica stopped", "deliveries", n)
+			}
+		}
 		u.dispatch(ctx, jobs)
 		wait := u.e.cfg.Poll
 		if next, err := u.e.db.NextDue(ctx); err == nil && !next.IsZero() {
@@ -61,7 +72,7 @@ func (u *uploader) run(ctx, uctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-u.e.wakeUploader:
-		case <-time.After(wait):
+		case <-time.After(min(wait, u.e.cfg.RecoverEvery)):
 		}
 	}
 	close(jobs)
@@ -120,7 +131,10 @@ func (u *uploader) dispatch(ctx context.Context, jobs chan<- *store.Delivery) {
 
 // attempt makes one upload attempt of a delivery and records its outcome.
 func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
-	ok, err := e.db.StartAttempt(ctx, d.ID)
+	// The lease covers building the file; once its size is known, upload
+	// extends it to cover the request.
+	build := e.attemptDeadline(d.Bytes)
+	ok, err := e.db.StartAttempt(ctx, d.ID, e.cfg.Replica, e.db.Now().Add(build+e.cfg.LeaseMargin))
 	if err != nil || !ok {
 		if err != nil {
 			e.log.Error("start upload", "delivery", d.ID, "err", err)
@@ -129,8 +143,9 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 	}
 	n := d.Attempts + 1
 	start, began := e.cfg.Now(), time.Now()
-	res, file, err := e.upload(ctx, d)
-	a := store.Attempt{N: n, At: start, Duration: time.Since(began), OK: err == nil, HTTPStatus: res.HTTPStatus, RequestID: res.RequestID}
+	res, file, err := e.upload(ctx, d, build)
+	a := store.Attempt{N: n, At: start, Duration: time.Since(began), OK: err == nil, HTTPStatus: res.HTTPStatus, RequestID: res.RequestID,
+		Replica: e.cfg.Replica}
 	out := store.AttemptOutcome{Attempt: a, Status: store.StatusDelivered}
 	if file != nil {
 		out.Bytes, out.Checksum, out.ContentType, out.ContentEncoding = file.size, file.checksum, file.contentType, file.contentEncoding
@@ -170,6 +185,10 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 	}
 	// The outcome is recorded even when shutdown cancelled the upload.
 	if err := e.finishAttempt(ctx, d.ID, out); err != nil {
+		if store.IsLeaseLost(err) {
+			e.log.Warn("upload's lease expired before its outcome was recorded; another replica uploads the file", "delivery", d.ID, "err", err)
+			return
+		}
 		e.log.Error("record upload attempt", "delivery", d.ID, "err", err)
 		return
 	}
@@ -206,13 +225,16 @@ type builtFile struct {
 	cleanup         func()
 }
 
-// upload builds a delivery's file from its sealed events and writes it.
-func (e *Engine) upload(ctx context.Context, d *store.Delivery) (s3.PutResult, *builtFile, error) {
-	dest, err := e.db.DestinationByID(ctx, d.DestinationID)
+// upload builds a delivery's file from its sealed events, within build, and
+// writes it. Every step ends before the delivery's upload lease does.
+func (e *Engine) upload(ctx context.Context, d *store.Delivery, build time.Duration) (s3.PutResult, *builtFile, error) {
+	bctx, cancelBuild := context.WithTimeout(ctx, build)
+	defer cancelBuild()
+	dest, err := e.db.DestinationByID(bctx, d.DestinationID)
 	if err != nil {
 		return s3.PutResult{}, nil, err
 	}
-	m, err := e.db.MappingByID(ctx, d.DestinationID, d.MappingID)
+	m, err := e.db.MappingByID(bctx, d.DestinationID, d.MappingID)
 	if err != nil {
 		return s3.PutResult{}, nil, err
 	}
@@ -220,18 +242,21 @@ func (e *Engine) upload(ctx context.Context, d *store.Delivery) (s3.PutResult, *
 	if err != nil {
 		return s3.PutResult{}, nil, &permanentError{"InvalidMapping", err.Error(), "Fix the mapping, then retry the delivery."}
 	}
-	f, err := e.build(ctx, c, d)
+	f, err := e.build(bctx, c, d)
 	if err != nil {
 		return s3.PutResult{}, nil, err
 	}
 	defer f.cleanup()
-	client, err := e.clients.Client(ctx, dest.ID, S3Config(dest))
+	client, err := e.clients.Client(bctx, dest.ID, S3Config(dest))
 	if err != nil {
 		return s3.PutResult{}, f, err
 	}
 	// The deadline is sized to the file, so that an S3 that accepts and never
 	// answers frees the attempt's slot long before the client's own timeouts.
 	limit := e.attemptDeadline(f.size)
+	if err := e.db.ExtendAttempt(ctx, d.ID, e.cfg.Replica, e.db.Now().Add(limit+e.cfg.LeaseMargin)); err != nil {
+		return s3.PutResult{}, f, err
+	}
 	pctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	res, err := client.Put(pctx, s3.PutInput{Key: d.Key, Body: f.body, ContentType: f.contentType, ContentEncoding: f.contentEncoding, Metadata: f.metadata})

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -141,7 +140,7 @@ func (a *Appender) commit(ctx context.Context, batch []*appendReq) ([]AppendResu
 	defer tx.Rollback()
 	// Rows go in many to a statement: one call into SQLite per chunk rather
 	// than per row.
-	stmts := map[int]*sql.Stmt{}
+	stmts := map[int]*stmt{}
 	defer func() {
 		for _, st := range stmts {
 			st.Close()
@@ -212,7 +211,7 @@ func countDrops(ctx context.Context, tx execer, r *appendReq) error {
 	}
 	for reason, n := range byReason {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO source_drops (source_id, reason, count, last_at, last_example) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (source_id, reason) DO UPDATE SET count = count + excluded.count, last_at = excluded.last_at, last_example = excluded.last_example`,
+			ON CONFLICT (source_id, reason) DO UPDATE SET count = source_drops.count + excluded.count, last_at = excluded.last_at, last_example = excluded.last_example`,
 			r.sourceID, reason, n, ms(r.receivedAt), example[reason]); err != nil {
 			return fmt.Errorf("count dropped messages: %w", err)
 		}

@@ -64,10 +64,10 @@ func TestBacklogAndPurgeFollowDelivery(t *testing.T) {
 	if err := db.SealDelivery(ctx, &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k1"}, []int64{3}, 0); store.ErrorCode(err) != store.ECONFLICT {
 		t.Errorf("a second file with the same key: %v, want conflict", err)
 	}
-	if ok, err := db.StartAttempt(ctx, dl.ID); !ok || err != nil {
+	if ok, err := db.StartAttempt(ctx, dl.ID, "r1", received.Add(time.Minute)); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if err := db.FinishAttempt(ctx, dl.ID, store.AttemptOutcome{Attempt: store.Attempt{N: 1, At: received, OK: true}, Status: store.StatusDelivered}); err != nil {
+	if err := db.FinishAttempt(ctx, dl.ID, store.AttemptOutcome{Attempt: store.Attempt{N: 1, At: received, OK: true, Replica: "r1"}, Status: store.StatusDelivered}); err != nil {
 		t.Fatal(err)
 	}
 	if n := backlog(); n != 2 {

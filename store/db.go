@@ -1,5 +1,5 @@
 // Package store holds s3relay's domain types, their validation and their
-// persistence in SQLite.
+// persistence in SQLite or PostgreSQL (see dialect.go and migrations/README.md).
 package store
 
 import (
@@ -19,19 +19,25 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	// The pgx database/sql driver registers itself as "pgx".
+	_ "github.com/jackc/pgx/v5/stdlib"
 	// The SQLite driver registers itself as "sqlite3".
 	_ "github.com/mattn/go-sqlite3"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
-// DB is the s3relay database. Writes go through a single connection so that
-// SQLite never answers SQLITE_BUSY between our own writers; reads use a pool.
+// DB is the s3relay database, SQLite or PostgreSQL. On SQLite, writes go
+// through a single connection so that SQLite never answers SQLITE_BUSY
+// between our own writers, and reads use a pool. On PostgreSQL one pool
+// serves both, and transactions that read then write lock what they read
+// (see forUpdate): several replicas write at once.
 type DB struct {
 	path  string
-	write *sql.DB
-	read  *sql.DB
+	d     *dialect
+	write *conn
+	read  *conn
 	keys  *Keys
 	disk  diskState
 	// endpointCheck refuses custom endpoints before they are stored; see UseEndpointCheck.
@@ -44,47 +50,57 @@ type DB struct {
 	PasswordCost int
 }
 
-// Open opens (creating it when missing) the database at path and applies every
-// pending migration.
-func Open(ctx context.Context, path string) (*DB, error) {
-	return openWith(ctx, path, migrationFS, "migrations", true)
+// IsURL reports whether s names a PostgreSQL database (postgres:// or
+// postgresql://) rather than an SQLite file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// OpenMigrated opens the database at path without applying migrations, for a
+// Open opens the database and applies every pending migration. dsn is the
+// path of an SQLite file (created when missing) or a postgres:// URL.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	return openWith(ctx, dsn, migrationFS, "", true)
+}
+
+// OpenMigrated opens the database without applying migrations, for a
 // process that runs beside the one that owns the database (a CLI command
 // beside a server). It returns ECONFLICT when the database lacks a migration
 // this build needs.
-func OpenMigrated(ctx context.Context, path string) (*DB, error) {
-	return openWith(ctx, path, migrationFS, "migrations", false)
+func OpenMigrated(ctx context.Context, dsn string) (*DB, error) {
+	return openWith(ctx, dsn, migrationFS, "", false)
 }
 
-func openWith(ctx context.Context, dbPath string, fsys fs.FS, dir string, migrate bool) (*DB, error) {
-	// SQLite gives the -wal and -shm files the database file's mode, so making
-	// it 0600 first keeps every file of the database private.
-	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open db: %w", err)
+// migrationDir is where a dialect's migrations live in fsys: dir for SQLite
+// (default "migrations"), dir/postgres for PostgreSQL.
+func (d *dialect) migrationDir(dir string) string {
+	if dir == "" {
+		dir = "migrations"
 	}
-	f.Close()
-	write, err := sql.Open("sqlite3", dsn(dbPath, false))
-	if err != nil {
-		return nil, fmt.Errorf("open db: %w", err)
+	if d.postgres {
+		return path.Join(dir, "postgres")
 	}
-	write.SetMaxOpenConns(1)
-	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite3", dsn(dbPath, true))
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open db: %w", err)
+	return dir
+}
+
+func openWith(ctx context.Context, dsn string, fsys fs.FS, dir string, migrate bool) (*DB, error) {
+	var db *DB
+	var err error
+	if IsURL(dsn) {
+		db, err = openPostgres(dsn)
+	} else {
+		db, err = openSQLite(dsn)
 	}
-	read.SetMaxOpenConns(8)
-	// Times are stored in milliseconds: Now gives no more, so what a create
-	// returns equals what a later read returns.
-	db := &DB{path: dbPath, write: write, read: read, Now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+	if err != nil {
+		return nil, err
+	}
+	dir = db.d.migrationDir(dir)
 	if migrate {
 		err = db.migrate(ctx, fsys, dir)
 	} else {
 		err = db.checkMigrated(ctx, fsys, dir)
+	}
+	if err == nil {
+		err = db.checkNotNewer(ctx, fsys, dir)
 	}
 	if err != nil {
 		db.Close()
@@ -93,9 +109,53 @@ func openWith(ctx context.Context, dbPath string, fsys fs.FS, dir string, migrat
 	return db, nil
 }
 
-// dsn puts every pragma in the connection string so that each pooled
+func newDB(p string, d *dialect, write, read *sql.DB) *DB {
+	// Times are stored in milliseconds: Now gives no more, so what a create
+	// returns equals what a later read returns.
+	return &DB{path: p, d: d, write: &conn{DB: write, d: d}, read: &conn{DB: read, d: d},
+		Now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+}
+
+func openSQLite(dbPath string) (*DB, error) {
+	// SQLite gives the -wal and -shm files the database file's mode, so making
+	// it 0600 first keeps every file of the database private.
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open db: %w", err)
+	}
+	f.Close()
+	write, err := sql.Open("sqlite3", sqliteDSN(dbPath, false))
+	if err != nil {
+		return nil, fmt.Errorf("open db: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite3", sqliteDSN(dbPath, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open db: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	return newDB(dbPath, sqliteDialect, write, read), nil
+}
+
+// PoolSize is the number of PostgreSQL connections one process opens at most.
+const PoolSize = 16
+
+func openPostgres(u string) (*DB, error) {
+	pool, err := sql.Open("pgx", u)
+	if err != nil {
+		return nil, fmt.Errorf("open db: %w", err)
+	}
+	pool.SetMaxOpenConns(PoolSize)
+	pool.SetMaxIdleConns(PoolSize)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	return newDB(u, postgresDialect, pool, pool), nil
+}
+
+// sqliteDSN puts every pragma in the connection string so that each pooled
 // connection gets them, not only the first one.
-func dsn(p string, readOnly bool) string {
+func sqliteDSN(p string, readOnly bool) string {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_foreign_keys", "on")
@@ -112,7 +172,10 @@ func dsn(p string, readOnly bool) string {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	rerr := db.read.Close()
+	var rerr error
+	if db.read.DB != db.write.DB {
+		rerr = db.read.Close()
+	}
 	if err := db.write.Close(); err != nil {
 		return fmt.Errorf("close db: %w", err)
 	}
@@ -180,11 +243,14 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS, dir string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
+	if err := db.inMigrationTx(ctx, func(tx *tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at BIGINT NOT NULL
+		)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
 	for _, m := range ms {
@@ -203,7 +269,7 @@ func (db *DB) checkMigrated(ctx context.Context, fsys fs.FS, dir string) error {
 	}
 	applied := map[int]bool{}
 	var n int
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
+	if err := db.read.QueryRowContext(ctx, db.d.tableExistsSQL(), "schema_migrations").Scan(&n); err != nil {
 		return fmt.Errorf("check migrations: %w", err)
 	}
 	if n > 0 {
@@ -227,28 +293,78 @@ func (db *DB) checkMigrated(ctx context.Context, fsys fs.FS, dir string) error {
 	return nil
 }
 
-func (db *DB) apply(ctx context.Context, m migration) error {
+// migrationLock is the PostgreSQL advisory lock key under which migrations
+// run, so that replicas starting together apply each one once.
+const migrationLock = 0x53335265 // "S3Re"
+
+// inMigrationTx runs fn in a transaction that, on PostgreSQL, first takes the
+// migration lock: a replica that starts while another migrates waits, then
+// finds the migration applied.
+func (db *DB) inMigrationTx(ctx context.Context, fn func(*tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if db.d.postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(migrationLock)); err != nil {
+			return err
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (db *DB) apply(ctx context.Context, m migration) error {
+	err := db.inMigrationTx(ctx, func(tx *tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, db.Now().UnixMilli())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("migration %s: %w", m.name, err)
 	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+	return nil
+}
+
+// checkNotNewer refuses a database that holds a migration this build does
+// not know: a newer s3relay migrated it, and this one would misread it.
+func (db *DB) checkNotNewer(ctx context.Context, fsys fs.FS, dir string) error {
+	ms, err := loadMigrations(fsys, dir)
+	if err != nil {
+		return err
 	}
-	if n > 0 {
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, db.d.tableExistsSQL(), "schema_migrations").Scan(&n); err != nil {
+		return fmt.Errorf("check migrations: %w", err)
+	}
+	if n == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+	vs, err := db.Migrations(ctx)
+	if err != nil {
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, db.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+	for _, v := range vs {
+		if !known[v] {
+			return Errorf(ECONFLICT, "The database was migrated by a newer s3relay (migration %d); upgrade this binary.", v)
+		}
 	}
 	return nil
 }
@@ -294,7 +410,7 @@ func fromNullMS(v sql.NullInt64) time.Time {
 	return fromMS(v.Int64)
 }
 
-// execer is what *sql.Tx and *sql.DB share for writes.
+// execer is what *tx and *conn share for writes.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }

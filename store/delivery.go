@@ -53,6 +53,10 @@ type Delivery struct {
 	RetryingSince time.Time
 	// MinSeq and MaxSeq bound the seqs of its events.
 	MinSeq, MaxSeq int64
+	// LeaseHolder is the replica uploading it, until LeaseExpiresAt; empty
+	// when it is not uploading.
+	LeaseHolder    string
+	LeaseExpiresAt time.Time
 }
 
 // Attempt is one upload attempt of a delivery.
@@ -65,6 +69,8 @@ type Attempt struct {
 	Code       string
 	Message    string
 	RequestID  string
+	// Replica is the id of the replica that made the attempt.
+	Replica string
 }
 
 func nullMS(t time.Time) any {
@@ -76,19 +82,20 @@ func nullMS(t time.Time) any {
 
 const deliveryColumns = `id, destination_id, mapping_id, key, partition, status, test, events, bytes, content_type, content_encoding,
 	checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at, last_error, last_error_code,
-	coalesce(min_seq, 0), coalesce(max_seq, 0), retrying_since`
+	coalesce(min_seq, 0), coalesce(max_seq, 0), retrying_since, lease_holder, lease_expires_at`
 
 func scanDelivery(s scanner) (*Delivery, error) {
 	var d Delivery
-	var first, last, delivered, nextAt, since sql.NullInt64
+	var first, last, delivered, nextAt, since, leaseExp sql.NullInt64
 	var created int64
 	if err := s.Scan(&d.ID, &d.DestinationID, &d.MappingID, &d.Key, &d.Partition, &d.Status, &d.Test, &d.Events, &d.Bytes,
 		&d.ContentType, &d.ContentEncoding, &d.Checksum, &d.Attempts, &first, &last, &created, &delivered, &nextAt,
-		&d.LastError, &d.LastErrorCode, &d.MinSeq, &d.MaxSeq, &since); err != nil {
+		&d.LastError, &d.LastErrorCode, &d.MinSeq, &d.MaxSeq, &since, &d.LeaseHolder, &leaseExp); err != nil {
 		return nil, err
 	}
 	d.FirstEventAt, d.LastEventAt, d.CreatedAt = fromNullMS(first), fromNullMS(last), fromMS(created)
 	d.DeliveredAt, d.NextAttemptAt, d.RetryingSince = fromNullMS(delivered), fromNullMS(nextAt), fromNullMS(since)
+	d.LeaseExpiresAt = fromNullMS(leaseExp)
 	return &d, nil
 }
 
@@ -121,16 +128,20 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 		return fmt.Errorf("seal delivery: %w", err)
 	}
 	defer tx.Rollback()
+	if err := db.checkFence(ctx, tx); err != nil {
+		return err
+	}
 	var minSeq, maxSeq any
 	if len(seqs) > 0 {
 		minSeq, maxSeq = d.MinSeq, d.MaxSeq
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (id, destination_id, mapping_id, key, partition, status, test, events, bytes,
 		content_type, content_encoding, checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at,
-		last_error, last_error_code, min_seq, max_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		last_error, last_error_code, min_seq, max_seq, lease_holder, lease_expires_at, attempt_started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.DestinationID, d.MappingID, d.Key, d.Partition, d.Status, d.Test, d.Events, d.Bytes, d.ContentType, d.ContentEncoding,
 		d.Checksum, d.Attempts, nullMS(d.FirstEventAt), nullMS(d.LastEventAt), ms(d.CreatedAt), nullMS(d.DeliveredAt),
-		nullMS(d.NextAttemptAt), d.LastError, d.LastErrorCode, minSeq, maxSeq)
+		nullMS(d.NextAttemptAt), d.LastError, d.LastErrorCode, minSeq, maxSeq, d.LeaseHolder, nullMS(d.LeaseExpiresAt), leaseStart(d))
 	if err != nil {
 		if isUniqueViolation(err) {
 			return &Error{Code: ECONFLICT, Field: "key", Message: fmt.Sprintf("Another file of this destination already has the key %q.", d.Key)}
@@ -155,7 +166,7 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 		}
 	}
 	if cursor > 0 {
-		if err := setCursor(ctx, tx, d.MappingID, cursor); err != nil {
+		if err := db.setCursor(ctx, tx, d.MappingID, cursor); err != nil {
 			return err
 		}
 	}
@@ -165,25 +176,45 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 	return nil
 }
 
+// leaseStart is when the attempt of a delivery sealed as uploading (a test
+// send) began.
+func leaseStart(d *Delivery) any {
+	if d.Status != StatusUploading {
+		return nil
+	}
+	return ms(d.CreatedAt)
+}
+
 // membershipChunk is how many events one membership INSERT carries.
 const membershipChunk = 500
 
-func isUniqueViolation(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY"))
-}
-
-func setCursor(ctx context.Context, tx execer, mappingID string, seq int64) error {
+func (db *DB) setCursor(ctx context.Context, tx execer, mappingID string, seq int64) error {
 	// A cursor only moves forward.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, ?)
-		ON CONFLICT (mapping_id) DO UPDATE SET routed_seq = max(routed_seq, excluded.routed_seq)`, mappingID, seq); err != nil {
+		ON CONFLICT (mapping_id) DO UPDATE SET routed_seq = `+db.d.greatest("mapping_cursors.routed_seq", "excluded.routed_seq"), mappingID, seq); err != nil {
 		return fmt.Errorf("move cursor: %w", err)
 	}
 	return nil
 }
 
-// SetCursor moves a mapping's cursor forward to seq.
+// SetCursor moves a mapping's cursor forward to seq. Under Fenced, it
+// returns ECONFLICT with field "lease" when the lease was lost.
 func (db *DB) SetCursor(ctx context.Context, mappingID string, seq int64) error {
-	return setCursor(ctx, db.write, mappingID, seq)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("move cursor: %w", err)
+	}
+	defer tx.Rollback()
+	if err := db.checkFence(ctx, tx); err != nil {
+		return err
+	}
+	if err := db.setCursor(ctx, tx, mappingID, seq); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("move cursor: %w", err)
+	}
+	return nil
 }
 
 // Cursors returns every mapping's cursor.
@@ -336,11 +367,17 @@ func (db *DB) deliveryRows(ctx context.Context, deliveryID string, limit int, co
 }
 
 // DueDeliveries returns deliveries waiting for an upload attempt whose time
-// has come, oldest first.
+// has come, oldest first. Replicas may list the same ones: StartAttempt
+// gives each to one of them.
 func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error) {
 	return db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-		WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ms(now), limit)
+		WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`+db.skipLocked(), ms(now), limit)
 }
+
+// skipLocked is the lock clause of the due-deliveries query: rows another
+// replica is claiming are skipped rather than waited for. SQLite has one
+// writer and no row locks: nothing.
+func (db *DB) skipLocked() string { return "" }
 
 // NextDue returns when the next waiting delivery is due; zero when none waits.
 func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
@@ -368,17 +405,120 @@ func (db *DB) queryDeliveries(ctx context.Context, q string, args ...any) ([]*De
 	return ds, rows.Err()
 }
 
-// StartAttempt marks a delivery as uploading and counts the attempt. It
-// returns false when the delivery was not waiting (another worker took it,
-// or a user changed it).
-func (db *DB) StartAttempt(ctx context.Context, id string) (bool, error) {
-	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'uploading', attempts = attempts + 1
-		WHERE id = ? AND status IN ('pending', 'retrying')`, id)
+// StartAttempt claims a waiting delivery for replica until until: it marks
+// it uploading, leased to replica, and counts the attempt, in one
+// conditional UPDATE, so that two replicas never both claim it. It returns
+// false when the delivery was not waiting (another worker or replica took
+// it, or a user changed it). The attempt must end before until: after it,
+// any replica may give the delivery to another (RecoverUploads).
+func (db *DB) StartAttempt(ctx context.Context, id, replica string, until time.Time) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'uploading', attempts = attempts + 1,
+		lease_holder = ?, lease_expires_at = ?, attempt_started_at = ?
+		WHERE id = ? AND status IN ('pending', 'retrying')`, replica, ms(until), ms(db.Now()), id)
 	if err != nil {
 		return false, fmt.Errorf("start attempt: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// ExtendAttempt moves the lease of replica's attempt of a delivery to
+// until, once the file's size tells how long its upload may take. Returns
+// ECONFLICT with field "lease" when replica no longer holds it.
+func (db *DB) ExtendAttempt(ctx context.Context, id, replica string, until time.Time) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET lease_expires_at = ?
+		WHERE id = ? AND status = 'uploading' AND lease_holder = ? AND lease_expires_at > ?`, ms(until), id, replica, ms(db.Now()))
+	if err != nil {
+		return fmt.Errorf("extend attempt: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return &Error{Code: ECONFLICT, Field: "lease", Message: fmt.Sprintf("Replica %s no longer holds the upload of %s.", replica, id)}
+	}
+	return nil
+}
+
+// RecoverUploads returns to pending the deliveries whose upload lease
+// expired at now, and those leased to one of dead (earlier incarnations of
+// this process), recording each interrupted attempt with the replica that
+// made it. It returns how many it recovered.
+func (db *DB) RecoverUploads(ctx context.Context, now time.Time, dead ...string) (int64, error) {
+	where, args := `status = 'uploading' AND (lease_expires_at <= ?`, []any{ms(now)}
+	for _, h := range dead {
+		where, args = where+` OR lease_holder = ?`, append(args, h)
+	}
+	where += `)`
+	// The read comes first: most passes find nothing, and a read does not
+	// queue behind the single writer.
+	rows, err := db.read.QueryContext(ctx, `SELECT id FROM deliveries WHERE `+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("recover uploads: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("recover uploads: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("recover uploads: %w", err)
+	}
+	var n int64
+	for _, id := range ids {
+		ok, err := db.recoverUpload(ctx, id, now, where, args)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (db *DB) recoverUpload(ctx context.Context, id string, now time.Time, where string, args []any) (bool, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("recover upload: %w", err)
+	}
+	defer tx.Rollback()
+	var holder string
+	var attempts int
+	var started sql.NullInt64
+	// The condition is read again in the write transaction: the attempt may
+	// have finished, or its lease moved, since the list was read.
+	err = tx.QueryRowContext(ctx, `SELECT lease_holder, attempts, attempt_started_at FROM deliveries WHERE id = ? AND `+where,
+		append([]any{id}, args...)...).Scan(&holder, &attempts, &started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recover upload: %w", err)
+	}
+	at := fromNullMS(started)
+	if at.IsZero() {
+		at = now
+	}
+	who := holder
+	if who == "" {
+		who = "an earlier s3relay"
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, at, duration_ms, ok, http_status, code, message, request_id, replica)
+		VALUES (?, ?, ?, ?, ?, 0, 'Interrupted', ?, '', ?)`, id, attempts, ms(at), max(now.Sub(at).Milliseconds(), 0), false,
+		fmt.Sprintf("Replica %s stopped before recording this attempt's outcome; the file is uploaded again.", who), holder); err != nil {
+		return false, fmt.Errorf("recover upload: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_holder = '', lease_expires_at = NULL,
+		last_error = 'Interrupted: its replica stopped during the upload.', last_error_code = 'Interrupted' WHERE id = ?`, ms(now), id); err != nil {
+		return false, fmt.Errorf("recover upload: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("recover upload: %w", err)
+	}
+	return true, nil
 }
 
 // AttemptOutcome is what an upload attempt changes in its delivery.
@@ -394,7 +534,10 @@ type AttemptOutcome struct {
 	Checksum, ContentType, ContentEncoding string
 }
 
-// FinishAttempt records an attempt and its delivery's new status.
+// FinishAttempt records an attempt and its delivery's new status. It is
+// fenced on the attempt's replica: unless that replica still holds the
+// delivery's upload lease, nothing is written and it returns ECONFLICT with
+// field "lease" (the delivery was given to another replica meanwhile).
 func (db *DB) FinishAttempt(ctx context.Context, id string, o AttemptOutcome) error {
 	a := o.Attempt
 	tx, err := db.write.BeginTx(ctx, nil)
@@ -402,8 +545,8 @@ func (db *DB) FinishAttempt(ctx context.Context, id string, o AttemptOutcome) er
 		return fmt.Errorf("finish attempt: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, at, duration_ms, ok, http_status, code, message, request_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.N, ms(a.At), a.Duration.Milliseconds(), a.OK, a.HTTPStatus, a.Code, a.Message, a.RequestID); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, at, duration_ms, ok, http_status, code, message, request_id, replica)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.N, ms(a.At), a.Duration.Milliseconds(), a.OK, a.HTTPStatus, a.Code, a.Message, a.RequestID, a.Replica); err != nil {
 		return fmt.Errorf("finish attempt: %w", err)
 	}
 	var delivered, nextAt, since any
@@ -420,32 +563,24 @@ func (db *DB) FinishAttempt(ctx context.Context, id string, o AttemptOutcome) er
 	if a.OK {
 		lastErr, lastCode = "", ""
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, delivered_at = ?, next_attempt_at = ?, last_error = ?, last_error_code = ?,
-		retrying_since = ?,
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, delivered_at = ?, next_attempt_at = ?, last_error = ?, last_error_code = ?,
+		retrying_since = ?, lease_holder = '', lease_expires_at = NULL,
 		bytes = CASE WHEN ? > 0 THEN ? ELSE bytes END,
 		checksum = CASE WHEN ? <> '' THEN ? ELSE checksum END,
 		content_type = CASE WHEN ? <> '' THEN ? ELSE content_type END,
 		content_encoding = CASE WHEN ? <> '' THEN ? ELSE content_encoding END
-		WHERE id = ?`, o.Status, delivered, nextAt, lastErr, lastCode, since, o.Bytes, o.Bytes, o.Checksum, o.Checksum,
-		o.ContentType, o.ContentType, o.ContentEncoding, o.ContentEncoding, id); err != nil {
+		WHERE id = ? AND status = 'uploading' AND lease_holder = ?`, o.Status, delivered, nextAt, lastErr, lastCode, since, o.Bytes, o.Bytes, o.Checksum, o.Checksum,
+		o.ContentType, o.ContentType, o.ContentEncoding, o.ContentEncoding, id, a.Replica)
+	if err != nil {
 		return fmt.Errorf("finish attempt: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return &Error{Code: ECONFLICT, Field: "lease", Message: fmt.Sprintf("Replica %q no longer holds the upload of %s: its outcome is not recorded.", a.Replica, id)}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("finish attempt: %w", err)
 	}
 	return nil
-}
-
-// ResetInterrupted returns deliveries left uploading by a stopped process to
-// pending, so that they are tried again; a key already written answers 412
-// and counts as delivered.
-func (db *DB) ResetInterrupted(ctx context.Context) (int64, error) {
-	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE status = 'uploading'`, ms(db.Now()))
-	if err != nil {
-		return 0, fmt.Errorf("reset interrupted: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
 }
 
 // DeliveryFilter selects deliveries for the history page and API.
@@ -501,7 +636,7 @@ func (db *DB) DeliveryByID(ctx context.Context, id string) (*Delivery, []Attempt
 	if err != nil {
 		return nil, nil, fmt.Errorf("get delivery: %w", err)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT n, at, duration_ms, ok, http_status, code, message, request_id
+	rows, err := db.read.QueryContext(ctx, `SELECT n, at, duration_ms, ok, http_status, code, message, request_id, replica
 		FROM delivery_attempts WHERE delivery_id = ? ORDER BY n, id`, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("get delivery: %w", err)
@@ -511,7 +646,7 @@ func (db *DB) DeliveryByID(ctx context.Context, id string) (*Delivery, []Attempt
 	for rows.Next() {
 		var a Attempt
 		var at, dur int64
-		if err := rows.Scan(&a.N, &at, &dur, &a.OK, &a.HTTPStatus, &a.Code, &a.Message, &a.RequestID); err != nil {
+		if err := rows.Scan(&a.N, &at, &dur, &a.OK, &a.HTTPStatus, &a.Code, &a.Message, &a.RequestID, &a.Replica); err != nil {
 			return nil, nil, fmt.Errorf("get delivery: %w", err)
 		}
 		a.At, a.Duration = fromMS(at), time.Duration(dur)*time.Millisecond
@@ -615,7 +750,7 @@ func (db *DB) WakeRetrying(ctx context.Context, destinationID string, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("wake retrying deliveries: %w", err)
 	}
-	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = min(created_at, ?)
+	res, err := db.write.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = `+db.d.least("created_at", "?")+`
 		WHERE destination_id = ? AND status = 'retrying' AND next_attempt_at > ?`, ms(now), destinationID, ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("wake retrying deliveries: %w", err)

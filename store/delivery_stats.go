@@ -70,7 +70,7 @@ func (db *DB) DestinationStats(ctx context.Context, since time.Time) (map[string
 		// "+status" keeps SQLite on the destination's index: the status index
 		// would walk every destination's files when this one has few.
 		if err := db.read.QueryRowContext(ctx, `SELECT max(delivered_at) FROM (SELECT delivered_at FROM deliveries
-			WHERE destination_id = ? AND +status = 'delivered' ORDER BY id DESC LIMIT ?)`, id, lastDeliveredWindow).Scan(&last); err != nil {
+			WHERE destination_id = ? AND `+db.d.noIndex("status")+` = 'delivered' ORDER BY id DESC LIMIT ?) AS recent`, id, lastDeliveredWindow).Scan(&last); err != nil {
 			return nil, fmt.Errorf("destination stats: %w", err)
 		}
 		st.LastDeliveredAt = fromNullMS(last)
@@ -133,7 +133,7 @@ func (db *DB) addReceived(ctx context.Context, out map[string]*DestinationStats,
 }
 
 // eachRow runs a query of (id, number) rows and calls fn for each.
-func eachRow(ctx context.Context, q *sql.DB, query string, args []any, fn func(string, int64)) error {
+func eachRow(ctx context.Context, q *conn, query string, args []any, fn func(string, int64)) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err

@@ -88,7 +88,10 @@ func (r *statsRig) seal(tb testing.TB, m *store.Mapping, seqs []int64, events in
 	if status == store.StatusPending {
 		return d
 	}
-	o := store.AttemptOutcome{Status: status, Attempt: store.Attempt{N: 1, At: at.Add(-time.Second), Duration: time.Second, OK: status == store.StatusDelivered}}
+	if ok, err := r.DB.StartAttempt(ctx, d.ID, "r1", at.Add(time.Hour)); err != nil || !ok {
+		tb.Fatalf("start attempt of %s: %v, %v", d.ID, ok, err)
+	}
+	o := store.AttemptOutcome{Status: status, Attempt: store.Attempt{N: 1, At: at.Add(-time.Second), Duration: time.Second, OK: status == store.StatusDelivered, Replica: "r1"}}
 	if status == store.StatusRetrying {
 		o.NextAt = at.Add(time.Minute)
 	}

@@ -21,6 +21,10 @@ func isDiskFull(err error) bool {
 	if err == nil {
 		return false
 	}
+	// PostgreSQL's disk_full (53100).
+	if pgCode(err) == "53100" {
+		return true
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		if se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EDQUOT {
@@ -65,7 +69,7 @@ func (db *DB) DiskFull() (since time.Time, full bool) {
 	}
 	now := time.Now().UnixMilli()
 	if last := db.disk.checked.Load(); now-last >= 1000 && db.disk.checked.CompareAndSwap(last, now) {
-		if freeSpace(db.path) {
+		if !db.d.postgres && freeSpace(db.path) {
 			db.disk.full.Store(false)
 			return time.Time{}, false
 		}

@@ -171,12 +171,12 @@ func (db *DB) PurgeEvents(ctx context.Context, cutoff time.Time, batch int) (int
 		// still needed.
 		res, err := db.write.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
 			SELECT seq FROM events
-			WHERE seq <= min(
+			WHERE seq <= `+db.d.least(`
 			    coalesce((SELECT min(c.routed_seq) FROM mapping_cursors c
 			              JOIN mappings m ON m.id = c.mapping_id
 			              JOIN destinations d ON d.id = m.destination_id
-			              WHERE m.enabled = 1 AND d.enabled = 1), 9223372036854775807),
-			    coalesce((SELECT min(min_seq) - 1 FROM deliveries WHERE status <> 'delivered' AND test = 0), 9223372036854775807))
+			              WHERE m.enabled = 1 AND d.enabled = 1), 9223372036854775807)`, `
+			    coalesce((SELECT min(min_seq) - 1 FROM deliveries WHERE status <> 'delivered' AND test = 0), 9223372036854775807)`)+`
 			ORDER BY seq LIMIT ?) AND received_at < ?`, batch, ms(cutoff))
 		if err != nil {
 			return total, fmt.Errorf("purge events: %w", err)

@@ -25,7 +25,9 @@ func TestEventFiltersUseIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(plan, tt.index) || strings.Contains(plan, "TEMP B-TREE") {
+		// A sort step (SQLite's temporary B-tree, PostgreSQL's Sort) would mean
+		// reading every matching row before the first page.
+		if !strings.Contains(plan, tt.index) || strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "Sort") {
 			t.Errorf("plan for %+v = %q, want it to read %s in order", tt.f, plan, tt.index)
 		}
 	}

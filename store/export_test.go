@@ -8,6 +8,7 @@ import (
 
 // OpenWith opens a database with a chosen migration set, so tests can write a
 // data dir as an older release would have.
+// On PostgreSQL the set is read from dir/postgres.
 func OpenWith(ctx context.Context, path string, fsys fs.FS, dir string) (*DB, error) {
 	return openWith(ctx, path, fsys, dir, true)
 }
@@ -15,22 +16,48 @@ func OpenWith(ctx context.Context, path string, fsys fs.FS, dir string) (*DB, er
 // MigrationFS is the embedded migration set.
 var MigrationFS = migrationFS
 
-// EventsQueryPlan is SQLite's plan for ListEvents with f.
+// EventsQueryPlan is the database's plan for ListEvents with f. On
+// PostgreSQL, sequential scans, bitmap scans and sorts are disabled for it (kept only when nothing else answers): its tables are too small
+// in tests for the planner to prefer an index otherwise.
 func (db *DB) EventsQueryPlan(ctx context.Context, f EventFilter) (string, error) {
 	q, args := eventsQuery(f, 50)
-	rows, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if db.d.postgres {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off`); err != nil {
+			return "", err
+		}
+		q = `EXPLAIN ` + q
+	} else {
+		q = `EXPLAIN QUERY PLAN ` + q
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return "", err
 	}
 	defer rows.Close()
 	var plan []string
 	for rows.Next() {
-		var id, parent, unused int
 		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+		if db.d.postgres {
+			err = rows.Scan(&detail)
+		} else {
+			var id, parent, unused int
+			err = rows.Scan(&id, &parent, &unused, &detail)
+		}
+		if err != nil {
 			return "", err
 		}
-		plan = append(plan, detail)
+		plan = append(plan, strings.TrimSpace(detail))
 	}
 	return strings.Join(plan, "; "), rows.Err()
+}
+
+// Exec runs a statement, for tests that set up what no API writes.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := db.write.ExecContext(ctx, q, args...)
+	return err
 }

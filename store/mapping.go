@@ -217,13 +217,20 @@ func (db *DB) CreateMapping(ctx context.Context, m *Mapping) error {
 		return fmt.Errorf("create mapping: %w", err)
 	}
 	defer tx.Rollback()
-	var exists, count int
-	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM destinations WHERE id = ?), (SELECT count(*) FROM mappings WHERE destination_id = ?)`,
-		m.DestinationID, m.DestinationID).Scan(&exists, &count); err != nil {
+	// The destination's row is locked (on PostgreSQL; SQLite has one writer)
+	// while its mappings are counted, so two creations cannot both take the
+	// last place or the same position.
+	var id string
+	err = tx.QueryRowContext(ctx, `SELECT id FROM destinations WHERE id = ?`+db.d.forUpdate(), m.DestinationID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Errorf(ENOTFOUND, "Destination not found.")
+	}
+	if err != nil {
 		return fmt.Errorf("create mapping: %w", err)
 	}
-	if exists == 0 {
-		return Errorf(ENOTFOUND, "Destination not found.")
+	var count int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM mappings WHERE destination_id = ?`, m.DestinationID).Scan(&count); err != nil {
+		return fmt.Errorf("create mapping: %w", err)
 	}
 	if count >= MaxMappings {
 		return Errorf(ELIMIT, "A destination has at most %d mappings; delete one first.", MaxMappings)

@@ -94,10 +94,13 @@ func (db *DB) insertUser(ctx context.Context, email, password string, onlyFirst 
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	defer tx.Rollback()
-	// Both checks run inside the immediate write transaction, so they cannot
-	// race with another insert.
+	// Both checks run inside the immediate write transaction (on PostgreSQL,
+	// with the users table locked), so they cannot race with another insert.
+	if err := db.d.lockTable(tx, ctx, "users"); err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
 	var users, sameEmail int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE email = ?) FROM users`, email).
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE lower(email) = lower(?)) FROM users`, email).
 		Scan(&users, &sameEmail); err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
@@ -171,7 +174,7 @@ func (db *DB) Authenticate(ctx context.Context, email, password string) (*User, 
 		// answer without the bcrypt comparison an attacker could make us pay for.
 		return nil, Errorf(EUNAUTHORIZED, "Wrong email or password.")
 	}
-	u, hash, err := db.userWithHash(ctx, `email = ?`, email)
+	u, hash, err := db.userWithHash(ctx, `lower(email) = lower(?)`, email)
 	if ErrorCode(err) == ENOTFOUND {
 		bcrypt.CompareHashAndPassword(db.dummyHash(), []byte(password))
 		return nil, Errorf(EUNAUTHORIZED, "Wrong email or password.")
@@ -207,7 +210,7 @@ func (db *DB) userWithHash(ctx context.Context, where string, arg any) (*User, s
 // UserByEmail returns the user with an email, whatever its case. Returns
 // ENOTFOUND.
 func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
-	u, _, err := db.userWithHash(ctx, `email = ?`, strings.TrimSpace(email))
+	u, _, err := db.userWithHash(ctx, `lower(email) = lower(?)`, strings.TrimSpace(email))
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, Errorf(ENOTFOUND, "No user has the email %q.", strings.TrimSpace(email))
 	}
@@ -275,8 +278,12 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) error {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	defer tx.Rollback()
-	// Counted inside the immediate write transaction: two removals racing
-	// cannot both pass and leave no administrator.
+	// Counted inside the immediate write transaction (on PostgreSQL, with the
+	// users table locked): two removals racing cannot both pass and leave no
+	// administrator.
+	if err := db.d.lockTable(tx, ctx, "users"); err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
 	var users, found int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE id = ?) FROM users`, userID).
 		Scan(&users, &found); err != nil {

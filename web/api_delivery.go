@@ -40,6 +40,8 @@ type apiAttempt struct {
 	Code       string    `json:"code"`
 	Message    string    `json:"message"`
 	RequestID  string    `json:"request_id"`
+	// Replica is an addition to the contract: the replica that made it.
+	Replica string `json:"replica"`
 }
 
 // apiDeliveryDetail is GET /deliveries/{id}: the delivery and its attempts.
@@ -69,7 +71,7 @@ func toAPIDeliveryDetail(d *store.Delivery, attempts []store.Attempt) apiDeliver
 	out := apiDeliveryDetail{apiDelivery: toAPIDelivery(d), AttemptLog: []apiAttempt{}}
 	for _, a := range attempts {
 		out.AttemptLog = append(out.AttemptLog, apiAttempt{N: a.N, At: a.At, DurationMS: a.Duration.Milliseconds(), OK: a.OK,
-			HTTPStatus: a.HTTPStatus, Code: a.Code, Message: a.Message, RequestID: a.RequestID})
+			HTTPStatus: a.HTTPStatus, Code: a.Code, Message: a.Message, RequestID: a.RequestID, Replica: a.Replica})
 	}
 	return out
 }

@@ -259,7 +259,7 @@ func (s *Server) deliveryDetail(ctx context.Context, id string) (views.DeliveryD
 	}
 	for _, a := range attempts {
 		v.Attempts = append(v.Attempts, views.AttemptRow{N: a.N, At: a.At, Duration: a.Duration, OK: a.OK, HTTPStatus: a.HTTPStatus,
-			Code: a.Code, Message: a.Message, RequestID: a.RequestID})
+			Code: a.Code, Message: a.Message, RequestID: a.RequestID, Replica: a.Replica})
 	}
 	switch d.Status {
 	case store.StatusPending, store.StatusUploading, store.StatusRetrying:

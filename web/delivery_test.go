@@ -98,7 +98,7 @@ func mustDelivery(tb testing.TB, db *store.DB, d *store.Delivery, status string,
 	tb.Helper()
 	ctx := context.Background()
 	if d.Test {
-		d.Status, d.Attempts = store.StatusUploading, 1
+		d.Status, d.Attempts, d.LeaseHolder, d.LeaseExpiresAt = store.StatusUploading, 1, "replica-a", d.CreatedAt.Add(time.Minute)
 	}
 	if err := db.SealDelivery(ctx, d, seqs, 0); err != nil {
 		tb.Fatal(err)
@@ -107,12 +107,12 @@ func mustDelivery(tb testing.TB, db *store.DB, d *store.Delivery, status string,
 		return d
 	}
 	if !d.Test {
-		if ok, err := db.StartAttempt(ctx, d.ID); err != nil || !ok {
+		if ok, err := db.StartAttempt(ctx, d.ID, "replica-a", time.Now().Add(time.Minute)); err != nil || !ok {
 			tb.Fatalf("start attempt of %s: %v, %v", d.ID, ok, err)
 		}
 	}
 	at := d.CreatedAt.Add(time.Second)
-	o := store.AttemptOutcome{Status: status, Attempt: store.Attempt{N: 1, At: at, Duration: 250 * time.Millisecond, RequestID: "req-" + d.ID}}
+	o := store.AttemptOutcome{Status: status, Attempt: store.Attempt{N: 1, At: at, Duration: 250 * time.Millisecond, RequestID: "req-" + d.ID, Replica: "replica-a"}}
 	switch status {
 	case store.StatusDelivered:
 		o.Attempt.OK, o.Attempt.HTTPStatus, o.Bytes = true, 200, int64(1000*d.Events)
@@ -158,6 +158,7 @@ type deliveryJSON struct {
 		Code       string    `json:"code"`
 		Message    string    `json:"message"`
 		RequestID  string    `json:"request_id"`
+		Replica    string    `json:"replica"`
 	} `json:"attempt_log"`
 }
 
@@ -341,7 +342,7 @@ func TestAPIDeliveryDetailAndRetry(t *testing.T) {
 	}
 	a := got.AttemptLog[0]
 	if a.N != 1 || a.OK || a.HTTPStatus != 403 || a.Code != "AccessDenied" || !strings.HasPrefix(a.Message, "Access Denied") ||
-		a.RequestID != "req-"+failed.ID || a.DurationMS != 250 || !a.At.Equal(failed.CreatedAt.Add(time.Second)) {
+		a.RequestID != "req-"+failed.ID || a.DurationMS != 250 || !a.At.Equal(failed.CreatedAt.Add(time.Second)) || a.Replica != "replica-a" {
 		t.Errorf("attempt log = %+v", a)
 	}
 	if !strings.Contains(body, `"attempt_log":[{"n":1,"at":"`) || !strings.Contains(body, `"duration_ms":250,"ok":false,"http_status":403,"code":"AccessDenied"`) {
@@ -563,7 +564,7 @@ func TestDeliveryDetailPage(t *testing.T) {
 	attempts := doc.Find(`[data-testid="attempt-row"]`)
 	cells := attempts.First().Find("td").Map(func(_ int, s *goquery.Selection) string { return strings.TrimSpace(s.Text()) })
 	wantCells := []string{"1", now.Add(time.Second).Format("2006-01-02 15:04:05 UTC"), "250 ms", "failed", "403", "AccessDenied",
-		"Access Denied — allow s3:PutObject on the bucket", "req-" + failed.ID}
+		"Access Denied — allow s3:PutObject on the bucket", "req-" + failed.ID, "replica-a"}
 	if attempts.Length() != 1 || !slices.Equal(cells, wantCells) {
 		t.Errorf("attempt log: %d rows, first %q, want %q", attempts.Length(), cells, wantCells)
 	}

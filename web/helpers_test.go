@@ -39,6 +39,7 @@ type envOptions struct {
 	noAdmin    bool
 	maxBacklog int64
 	backlog    web.Backlogger
+	replica    string
 	// wrap puts a handler in front of the server, to watch requests.
 	wrap func(http.Handler) http.Handler
 }
@@ -76,7 +77,7 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 	appDone := make(chan error, 1)
 	go func() { appDone <- app.Run(actx) }()
 	tb.Cleanup(func() { stop(); <-appDone })
-	srv, err := web.New(web.Config{Addr: ts.Listener.Addr().String(), BaseURL: base, Version: "test", MaxBacklog: o.maxBacklog},
+	srv, err := web.New(web.Config{Addr: ts.Listener.Addr().String(), BaseURL: base, Version: "test", MaxBacklog: o.maxBacklog, Replica: o.replica},
 		web.Deps{DB: db, Keys: keys, Log: log, Events: app, Backlog: o.backlog})
 	if err != nil {
 		tb.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // randomLetters returns n random letters, a valid HTTP method or path segment.
@@ -66,5 +68,33 @@ func TestMetricsLabelsComeFromAClosedSet(t *testing.T) {
 	}
 	if t.Failed() {
 		fmt.Println(grepLines(after, "s3relay_http_request_duration_seconds_count"))
+	}
+}
+
+// Several replicas serve one cluster: every metric, the server's own and
+// those other parts add (the engine's), names its replica.
+func TestMetricsCarryReplicaLabel(t *testing.T) {
+	e := MustEnv(t, envOptions{replica: "replica-7"})
+	e.Server.Registerer().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3relay_test_gauge", Help: "A part's metric."},
+		func() float64 { return 1 }))
+	e.apiGet(t, "/login", "")
+	_, body := e.apiGet(t, "/metrics", "")
+	var n int
+	for _, line := range strings.Split(body, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n++
+		if !strings.Contains(line, `replica="replica-7"`) {
+			t.Errorf("metric without the replica label: %s", line)
+		}
+	}
+	for _, want := range []string{`s3relay_test_gauge{replica="replica-7"} 1`, `s3relay_build_info{replica="replica-7",version="test"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("/metrics is empty")
 	}
 }

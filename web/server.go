@@ -41,6 +41,9 @@ type Config struct {
 	// MaxBacklog is the number of events waiting for delivery past which the
 	// ingestion APIs answer 429; 0 means no limit.
 	MaxBacklog int64
+	// Replica labels every metric (replica="..."), so that those of several
+	// replicas can be told apart and summed; no label when empty.
+	Replica string
 }
 
 // Deps are the parts the server works with.
@@ -71,7 +74,9 @@ type Server struct {
 	log     *slog.Logger
 	echo    *echo.Echo
 	metrics *prometheus.Registry
-	secure  bool
+	// registerer is metrics with the replica label.
+	registerer prometheus.Registerer
+	secure     bool
 	// origin is the base URL's origin, which the dashboard's forms come from.
 	origin string
 
@@ -147,8 +152,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		uploads:      deps.Uploads,
 		testSender:   deps.TestSender,
 	}
+	s.registerer = s.metrics
+	if cfg.Replica != "" {
+		s.registerer = prometheus.WrapRegistererWith(prometheus.Labels{"replica": cfg.Replica}, s.metrics)
+	}
 	s.sessions = newSessionStore(db, keys, store.SessionPolicy{Idle: cfg.SessionIdle, Max: cfg.SessionMax}, s.secure)
-	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registerer.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.httpRequests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "s3relay_http_request_duration_seconds",
 		Help:    "HTTP requests by route and status, with their duration.",
@@ -166,8 +175,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.ingestRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "s3relay_events_refused_total", Help: "Messages refused with 429 because delivery was behind.",
 	})
-	s.metrics.MustRegister(s.httpRequests, s.eventsStored, s.eventsDuplicate, s.eventsDropped, s.ingestRefused)
-	s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+	s.registerer.MustRegister(s.httpRequests, s.eventsStored, s.eventsDuplicate, s.eventsDropped, s.ingestRefused)
+	s.registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "s3relay_storage_full_total", Help: "Commits of events refused because the data dir's disk was full.",
 	}, func() float64 { return float64(db.DiskFullErrors()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "s3relay_storage_full", Help: "1 while the data dir's disk is full and ingestion answers 503, else 0.",
@@ -177,7 +186,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		return 0
 	}))
-	s.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	s.registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "s3relay_build_info",
 		Help:        "Always 1; the version label tells which build runs.",
 		ConstLabels: prometheus.Labels{"version": cfg.Version},
@@ -203,9 +212,12 @@ func BaseURLFromAddr(addr string) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// Registry returns the Prometheus registry served on /metrics, so other parts
-// (the delivery engine) can add their metrics.
+// Registry returns the Prometheus registry served on /metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics }
+
+// Registerer returns where other parts (the delivery engine) add their
+// metrics to /metrics: it gives them the replica label.
+func (s *Server) Registerer() prometheus.Registerer { return s.registerer }
 
 // Handler returns the server's HTTP handler, for tests.
 func (s *Server) Handler() http.Handler { return s.echo }

@@ -121,3 +121,25 @@ func (l *dataDirLock) Release() error {
 	l.f = nil
 	return err
 }
+
+// replicaFile is the name, inside the data dir, of the file that holds the
+// replica id of the server that last ran on it.
+const replicaFile = "replica-id"
+
+// rememberReplica records id as the data dir's replica and returns the one
+// recorded before, if any: with the data dir locked, that process is dead.
+func rememberReplica(dataDir, id string) ([]string, error) {
+	path := filepath.Join(dataDir, replicaFile)
+	var prev []string
+	if b, err := os.ReadFile(path); err == nil {
+		if p := strings.TrimSpace(string(b)); p != "" {
+			prev = append(prev, p)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read replica id: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("record replica id: %w", err)
+	}
+	return prev, nil
+}

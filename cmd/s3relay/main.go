@@ -200,14 +200,25 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Events = m.DB.NewAppender()
 	clients := &s3.Factory{Endpoints: s3.EndpointPolicy{DenyPrivate: m.Config.DenyPrivateEndpoints}}
 	m.DB.UseEndpointCheck(clients.CheckEndpoint)
-	m.Engine = delivery.New(m.DB, clients, m.Log, m.Config.Engine)
+	// The data dir, locked, remembers the replica id of the process before
+	// this one: it is dead, so its leases are released at start and its
+	// interrupted uploads resume at once rather than after their expiry.
+	ecfg := m.Config.Engine
+	if ecfg.Replica == "" {
+		ecfg.Replica = delivery.DefaultReplicaID()
+	}
+	if ecfg.Previous, err = rememberReplica(m.Config.DataDir, ecfg.Replica); err != nil {
+		return err
+	}
+	m.Engine = delivery.New(m.DB, clients, m.Log, ecfg)
 	m.Events.OnCommit = m.Engine.Notify
 	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
-	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog},
+	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog,
+		Replica: ecfg.Replica},
 		web.Deps{DB: m.DB, Keys: keys, Log: m.Log, Events: m.Events, TestSender: m.Engine, Uploads: m.Engine,
 			Destinations: delivery.NewTester(m.DB, clients)})
 	if err == nil {
-		m.HTTP.Registry().MustRegister(m.Engine.Collectors()...)
+		m.HTTP.Registerer().MustRegister(m.Engine.Collectors()...)
 	}
 	if err != nil {
 		return &usageError{err.Error()}
@@ -244,7 +255,7 @@ func (m *Main) Run(ctx context.Context) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- m.Engine.Run(ectx) }()
 
-	m.Log.Info("s3relay serving", "version", buildVersion(), "addr", ln.Addr().String(),
+	m.Log.Info("s3relay serving", "version", buildVersion(), "replica", m.Engine.Replica(), "addr", ln.Addr().String(),
 		"url", web.BaseURLFromAddr(ln.Addr().String()), "data_dir", m.Config.DataDir)
 	err := m.HTTP.Run(ctx, ln)
 	stopWriter()
@@ -284,6 +295,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if denyErr != nil {
 		return &usageError{fmt.Sprintf("S3RELAY_DENY_PRIVATE_ENDPOINTS %q: want true or false", os.Getenv("S3RELAY_DENY_PRIVATE_ENDPOINTS"))}
 	}
+	fs.StringVar(&cfg.Engine.Replica, "replica-id", env("S3RELAY_REPLICA_ID", ""), "this replica's id in the attempt log, leases and metrics (env S3RELAY_REPLICA_ID; default the host name and a random suffix, new at each start)")
 	fs.BoolVar(&cfg.DenyPrivateEndpoints, "deny-private-endpoints", denyPrivate, "refuse loopback and private addresses for custom S3 endpoints (env S3RELAY_DENY_PRIVATE_ENDPOINTS)")
 	if err := parse(fs, args); err != nil {
 		return err
