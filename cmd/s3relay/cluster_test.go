@@ -84,6 +84,9 @@ func newCluster(tb testing.TB, dbURL, key string, n int, extraEnv ...string) *cl
 	}
 	tb.Cleanup(func() {
 		for _, r := range c.Replicas {
+			if tb.Failed() && r.log != nil {
+				tb.Logf("%s log (errors and warnings, then the last lines):\n%s\n...\n%s", r.ID, problems(r.log.String(), 20), lastLines(r.log.String(), 10))
+			}
 			if r.running() {
 				r.cmd.Process.Kill()
 				<-r.done
@@ -537,11 +540,20 @@ func TestClusterSIGKILLRoundsDeliverExactlyOnce(t *testing.T) {
 		}
 	}
 	t.Logf("files uploaded by replica: %v", byReplica)
-	if t.Failed() {
-		for _, r := range c.Replicas {
-			t.Logf("%s log (last lines):\n%s", r.ID, lastLines(r.log.String(), 20))
+}
+
+// problems returns the first n lines of a log at level WARN or ERROR.
+func problems(log string, n int) string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			out = append(out, line)
+			if len(out) == n {
+				break
+			}
 		}
 	}
+	return strings.Join(out, "\n")
 }
 
 // overlappingAttempts reports two attempts of one delivery made by different
