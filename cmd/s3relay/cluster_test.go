@@ -101,7 +101,13 @@ func (r *replica) running() bool { return r.cmd != nil && r.cmd.ProcessState == 
 // start runs the replica's process and waits until /readyz answers 200.
 func (c *cluster) start(r *replica) {
 	c.tb.Helper()
-	r.log, r.done = &syncBuffer{}, make(chan error, 1)
+	// One log over the replica's restarts.
+	if r.log == nil {
+		r.log = &syncBuffer{}
+	} else {
+		fmt.Fprintf(r.log, "--- restarted ---\n")
+	}
+	r.done = make(chan error, 1)
 	r.cmd = exec.Command(binary, "serve", "--addr", r.Addr, "--data-dir", r.DataDir)
 	r.cmd.Env = append(os.Environ(), "S3RELAY_ADMIN_EMAIL="+clusterAdmin, "S3RELAY_ADMIN_PASSWORD="+clusterPassword)
 	if c.DBURL != "" {
