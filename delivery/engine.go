@@ -144,6 +144,9 @@ func wake(ch chan struct{}) {
 // events are committed (the event writer has stopped).
 func (e *Engine) Run(ctx context.Context) error {
 	if n, err := e.db.ResetInterrupted(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting (PostgreSQL reports the cancelled connect)
+		}
 		return err
 	} else if n > 0 {
 		e.log.Info("resuming uploads interrupted by the last stop", "deliveries", n)
