@@ -226,12 +226,12 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	o := objs[0]
 	d.Key, d.ContentType, d.ContentEncoding, d.Bytes = o.Key, o.ContentType, o.ContentEncoding, int64(len(o.Body))
 	d.FirstEventAt, d.LastEventAt = now, now
-	err = e.db.SealDelivery(ctx, d, nil, 0)
+	err = e.db.SealDelivery(ctx, d, nil, store.Position{})
 	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
 		// The event's key is written already (a json key names the event,
 		// sent before): never overwrite it, as the engine does not.
 		d.Key = withFileID(d.Key, d.ID)
-		err = e.db.SealDelivery(ctx, d, nil, 0)
+		err = e.db.SealDelivery(ctx, d, nil, store.Position{})
 	}
 	if err != nil {
 		return nil, err

@@ -110,6 +110,14 @@ func (d *dialect) lockTable(tx *tx, ctx context.Context, table string) error {
 	return err
 }
 
+// emptyBlob is an empty BLOB/BYTEA literal.
+func (d *dialect) emptyBlob() string {
+	if d.postgres {
+		return `''::bytea`
+	}
+	return "x''"
+}
+
 // ForUpdate locks the rows a SELECT reads until the transaction ends; SQLite
 // has one writer, so it needs none.
 func (d *dialect) forUpdate() string {
