@@ -167,6 +167,14 @@ func isUniqueViolation(err error) bool {
 	return strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY")
 }
 
+// isTxConflict reports whether PostgreSQL aborted the transaction to break a
+// deadlock (40P01) or a serialization failure (40001): running it again is
+// the cure.
+func isTxConflict(err error) bool {
+	c := pgCode(err)
+	return c == "40P01" || c == "40001"
+}
+
 // conn is a database handle that speaks the dialect: call sites write ?
 // placeholders whichever database runs.
 type conn struct {
