@@ -199,6 +199,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	if n, err := e.db.RecoverUploads(ctx, e.db.Now(), e.cfg.Previous...); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting (PostgreSQL reports the cancelled connect)
+		}
 		return err
 	} else if n > 0 {
 		e.log.Info("resuming uploads interrupted by the last stop", "deliveries", n)

@@ -229,12 +229,12 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	// Sealed uploading, it is leased to this replica for the attempt.
 	limit := e.attemptDeadline(d.Bytes)
 	d.LeaseHolder, d.LeaseExpiresAt = e.cfg.Replica, now.Add(limit+e.cfg.LeaseMargin)
-	err = e.db.SealDelivery(ctx, d, nil, 0)
+	err = e.db.SealDelivery(ctx, d, nil, store.Position{})
 	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
 		// The event's key is written already (a json key names the event,
 		// sent before): never overwrite it, as the engine does not.
 		d.Key = withFileID(d.Key, d.ID)
-		err = e.db.SealDelivery(ctx, d, nil, 0)
+		err = e.db.SealDelivery(ctx, d, nil, store.Position{})
 	}
 	if err != nil {
 		return nil, err

@@ -34,21 +34,23 @@ type mstate struct {
 	version string
 	destID  string
 	sources map[string]bool
-	// cursor is the persisted cursor: every event at or below it is sealed
+	// cursor is the persisted cursor: every event at or before it is sealed
 	// or did not match. routed is how far the router has looked; the events
-	// in between are in open batches.
-	cursor int64
-	routed int64
-	// sealedAhead holds events above the cursor already sealed into files
-	// (by an earlier run): they must not be routed again.
-	sealedAhead map[int64]bool
+	// in between are in open batches. Positions, not seqs: see store.Position.
+	cursor store.Position
+	routed store.Position
+	// sealedAhead holds events after the cursor already sealed into files
+	// (by an earlier run), by seq: they must not be routed again.
+	sealedAhead map[int64]store.Position
 	open        map[string]*batch
 }
 
 // batch is an open file: events chosen, not yet sealed. Only seqs are kept,
 // so memory stays small whatever the backlog.
 type batch struct {
-	partition     string
+	partition string
+	// from is the position of the batch's first event, its earliest.
+	from          store.Position
 	seqs          []int64
 	bytes         int64
 	firstReceived time.Time
@@ -244,10 +246,11 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 	if len(r.mappings) == 0 {
 		return 0, nil
 	}
-	from := int64(-1)
+	var from store.Position
+	first := true
 	for _, st := range r.mappings {
-		if from < 0 || st.routed < from {
-			from = st.routed
+		if first || st.routed.Less(from) {
+			from, first = st.routed, false
 		}
 	}
 	withBody := false
@@ -262,10 +265,10 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 	for _, ev := range events {
 		var full map[string]any
 		for _, st := range r.mappings {
-			if ev.Seq <= st.routed || !st.sources[ev.SourceID] {
+			if !st.routed.Less(ev.Pos()) || !st.sources[ev.SourceID] {
 				continue
 			}
-			if st.sealedAhead[ev.Seq] {
+			if _, ok := st.sealedAhead[ev.Seq]; ok {
 				delete(st.sealedAhead, ev.Seq)
 				continue
 			}
@@ -295,9 +298,9 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	last := events[len(events)-1].Seq
+	last := events[len(events)-1].Pos()
 	for _, st := range r.mappings {
-		st.routed = max(st.routed, last)
+		st.routed = st.routed.Max(last)
 	}
 	r.e.metrics.routed.Add(float64(len(events)))
 	return len(events), nil
@@ -308,7 +311,7 @@ func (r *router) add(ctx context.Context, st *mstate, ev *store.Event, msg map[s
 	part := st.c.partition(ev, msg)
 	b := st.open[part]
 	if b == nil {
-		b = &batch{partition: part, firstReceived: ev.ReceivedAt, first: ev.Timestamp, sample: ev, sampleMsg: msg}
+		b = &batch{partition: part, from: ev.Pos(), firstReceived: ev.ReceivedAt, first: ev.Timestamp, sample: ev, sampleMsg: msg}
 		st.open[part] = b
 	}
 	b.seqs = append(b.seqs, ev.Seq)
@@ -355,7 +358,7 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 		r.lost = r.lost || store.IsLeaseLost(err)
 		return err
 	}
-	st.cursor = max(st.cursor, cursor)
+	st.cursor = st.cursor.Max(cursor)
 	r.e.metrics.sealed.Inc()
 	wake(r.e.wakeUploader)
 	return nil
@@ -395,11 +398,11 @@ func extension(name string) string {
 
 // persistable is the cursor that may be saved: below the oldest event still
 // waiting in an open batch.
-func (st *mstate) persistable() int64 {
+func (st *mstate) persistable() store.Position {
 	c := st.routed
 	for _, b := range st.open {
-		if len(b.seqs) > 0 && b.seqs[0]-1 < c {
-			c = b.seqs[0] - 1
+		if len(b.seqs) > 0 && b.from.Before().Less(c) {
+			c = b.from.Before()
 		}
 	}
 	return c
@@ -454,7 +457,7 @@ func (r *router) nextDeadline() (time.Time, bool) {
 func (r *router) saveCursors(ctx context.Context) {
 	for id, st := range r.mappings {
 		c := st.persistable()
-		if c <= st.cursor {
+		if !st.cursor.Less(c) {
 			continue
 		}
 		if err := r.e.db.SetCursor(ctx, id, c); err != nil {
@@ -465,8 +468,8 @@ func (r *router) saveCursors(ctx context.Context) {
 			return
 		}
 		st.cursor = c
-		for seq := range st.sealedAhead {
-			if seq <= c {
+		for seq, p := range st.sealedAhead {
+			if !c.Less(p) {
 				delete(st.sealedAhead, seq)
 			}
 		}

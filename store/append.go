@@ -111,13 +111,13 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 	// The context of the write is not any request's: a request whose client
 	// left must not abort the transaction of the others.
 	ctx := context.Background()
-	results, err := a.commit(ctx, batch)
+	results, err := a.commitRetrying(ctx, batch)
 	a.db.noteWrite(err)
 	if err != nil && len(batch) > 1 && !isDiskFull(err) {
 		// One request can spoil a shared transaction (its source was deleted
 		// meanwhile, say): write each alone so the others still succeed.
 		for _, r := range batch {
-			res, err := a.commit(ctx, []*appendReq{r})
+			res, err := a.commitRetrying(ctx, []*appendReq{r})
 			a.db.noteWrite(err)
 			r.done <- appendResult{res: res[0], err: err}
 		}
@@ -128,6 +128,19 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 	}
 	if err == nil && a.OnCommit != nil {
 		a.OnCommit()
+	}
+}
+
+// commitRetrying commits, again when PostgreSQL chose the transaction as a
+// deadlock's victim: two replicas storing the same message ids in other
+// orders wait on each other's unique keys, and one of them must start over
+// (it then finds the other's rows and stores them as duplicates).
+func (a *Appender) commitRetrying(ctx context.Context, batch []*appendReq) ([]AppendResult, error) {
+	for attempt := 1; ; attempt++ {
+		results, err := a.commit(ctx, batch)
+		if err == nil || !isTxConflict(err) || attempt == 5 {
+			return results, err
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func TestBacklogAndPurgeFollowDelivery(t *testing.T) {
 	}
 	// Events 1 and 2 are sealed into a file not yet written; the cursor moves past them.
 	dl := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k1"}
-	if err := db.SealDelivery(ctx, dl, []int64{1, 2}, 2); err != nil {
+	if err := db.SealDelivery(ctx, dl, []int64{1, 2}, db.PositionOf(ctx, 2)); err != nil {
 		t.Fatal(err)
 	}
 	if n := backlog(); n != 4 {
@@ -58,10 +58,10 @@ func TestBacklogAndPurgeFollowDelivery(t *testing.T) {
 	if evs, _, _ := db.ListEvents(ctx, store.EventFilter{}); len(evs) != 4 {
 		t.Errorf("purge deleted events still needed: %d left, want 4", len(evs))
 	}
-	if err := db.SealDelivery(ctx, dl, []int64{1}, 0); store.ErrorCode(err) != store.ECONFLICT {
+	if err := db.SealDelivery(ctx, dl, []int64{1}, store.Position{}); store.ErrorCode(err) != store.ECONFLICT {
 		t.Errorf("sealing an event twice for one mapping: %v, want conflict", err)
 	}
-	if err := db.SealDelivery(ctx, &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k1"}, []int64{3}, 0); store.ErrorCode(err) != store.ECONFLICT {
+	if err := db.SealDelivery(ctx, &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k1"}, []int64{3}, store.Position{}); store.ErrorCode(err) != store.ECONFLICT {
 		t.Errorf("a second file with the same key: %v, want conflict", err)
 	}
 	if ok, err := db.StartAttempt(ctx, dl.ID, "r1", received.Add(time.Minute)); !ok || err != nil {
@@ -92,7 +92,7 @@ func TestFileWithoutKeyIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	dl := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "unnamed/x", Status: store.StatusFailed, LastErrorCode: store.ErrCodeNoKey}
-	if err := db.SealDelivery(ctx, dl, nil, 0); err != nil {
+	if err := db.SealDelivery(ctx, dl, nil, store.Position{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.RetryDelivery(ctx, dl.ID); store.ErrorCode(err) != store.ECONFLICT {
@@ -107,7 +107,7 @@ func TestFileWithoutKeyIsNotRetried(t *testing.T) {
 		t.Fatalf("keyless deliveries = %v, %v; want %s", ids, err, dl.ID)
 	}
 	other := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "taken.json"}
-	if err := db.SealDelivery(ctx, other, nil, 0); err != nil {
+	if err := db.SealDelivery(ctx, other, nil, store.Position{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.RekeyDelivery(ctx, dl.ID, "taken.json"); store.ErrorCode(err) != store.ECONFLICT || store.ErrorField(err) != "key" {

@@ -100,10 +100,10 @@ func scanDelivery(s scanner) (*Delivery, error) {
 }
 
 // SealDelivery stores a new delivery with its exact membership and, in the
-// same transaction, moves the mapping's cursor to cursor (when above 0). A
+// same transaction, moves the mapping's cursor to cursor (unless zero). A
 // key or an event already sealed for the mapping is an ECONFLICT: nothing is
 // written, so no event can be in two files of one mapping.
-func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, cursor int64) error {
+func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, cursor Position) error {
 	if d.ID == "" {
 		d.ID = NewID("dlv")
 	}
@@ -165,7 +165,7 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 			return fmt.Errorf("seal delivery: %w", err)
 		}
 	}
-	if cursor > 0 {
+	if !cursor.IsZero() {
 		if err := db.setCursor(ctx, tx, d.MappingID, cursor); err != nil {
 			return err
 		}
@@ -188,18 +188,24 @@ func leaseStart(d *Delivery) any {
 // membershipChunk is how many events one membership INSERT carries.
 const membershipChunk = 500
 
-func (db *DB) setCursor(ctx context.Context, tx execer, mappingID string, seq int64) error {
+func (db *DB) setCursor(ctx context.Context, tx execer, mappingID string, p Position) error {
 	// A cursor only moves forward.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, ?)
-		ON CONFLICT (mapping_id) DO UPDATE SET routed_seq = `+db.d.greatest("mapping_cursors.routed_seq", "excluded.routed_seq"), mappingID, seq); err != nil {
+	q := `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, ?)
+		ON CONFLICT (mapping_id) DO UPDATE SET routed_seq = excluded.routed_seq WHERE mapping_cursors.routed_seq < excluded.routed_seq`
+	if db.d.postgres {
+		q = `INSERT INTO mapping_cursors (mapping_id, routed_xid, routed_seq) VALUES (?, ?, ?)
+		ON CONFLICT (mapping_id) DO UPDATE SET routed_xid = excluded.routed_xid, routed_seq = excluded.routed_seq
+		WHERE (mapping_cursors.routed_xid, mapping_cursors.routed_seq) < (excluded.routed_xid, excluded.routed_seq)`
+	}
+	if _, err := tx.ExecContext(ctx, q, append([]any{mappingID}, db.d.posArgs(p)...)...); err != nil {
 		return fmt.Errorf("move cursor: %w", err)
 	}
 	return nil
 }
 
-// SetCursor moves a mapping's cursor forward to seq. Under Fenced, it
+// SetCursor moves a mapping's cursor forward to p. Under Fenced, it
 // returns ECONFLICT with field "lease" when the lease was lost.
-func (db *DB) SetCursor(ctx context.Context, mappingID string, seq int64) error {
+func (db *DB) SetCursor(ctx context.Context, mappingID string, p Position) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("move cursor: %w", err)
@@ -208,7 +214,7 @@ func (db *DB) SetCursor(ctx context.Context, mappingID string, seq int64) error 
 	if err := db.checkFence(ctx, tx); err != nil {
 		return err
 	}
-	if err := db.setCursor(ctx, tx, mappingID, seq); err != nil {
+	if err := db.setCursor(ctx, tx, mappingID, p); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -218,63 +224,74 @@ func (db *DB) SetCursor(ctx context.Context, mappingID string, seq int64) error 
 }
 
 // Cursors returns every mapping's cursor.
-func (db *DB) Cursors(ctx context.Context) (map[string]int64, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT mapping_id, routed_seq FROM mapping_cursors`)
+func (db *DB) Cursors(ctx context.Context) (map[string]Position, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT mapping_id, `+db.d.cursorXid()+`, routed_seq FROM mapping_cursors`)
 	if err != nil {
 		return nil, fmt.Errorf("cursors: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]int64{}
+	out := map[string]Position{}
 	for rows.Next() {
 		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
+		var p Position
+		if err := rows.Scan(&id, &p.Xid, &p.Seq); err != nil {
 			return nil, fmt.Errorf("cursors: %w", err)
 		}
-		out[id] = seq
+		out[id] = p
 	}
 	return out, rows.Err()
 }
 
-// SealedAfter returns the events after seq that are already sealed into a
-// file of the mapping: after a restart, the engine must not route them again.
-func (db *DB) SealedAfter(ctx context.Context, mappingID string, seq int64) (map[int64]bool, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT event_seq FROM delivery_events WHERE mapping_id = ? AND event_seq > ?`, mappingID, seq)
+// SealedAfter returns the events after p that are already sealed into a
+// file of the mapping, by seq with their positions: after a restart, the
+// engine must not route them again.
+func (db *DB) SealedAfter(ctx context.Context, mappingID string, p Position) (map[int64]Position, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT de.event_seq, `+db.d.xid("e")+` FROM delivery_events de
+		JOIN events e ON e.seq = de.event_seq
+		WHERE de.mapping_id = ? AND `+db.d.pos("e")+` > `+db.d.posParam(), append([]any{mappingID}, db.d.posArgs(p)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sealed events: %w", err)
 	}
 	defer rows.Close()
-	out := map[int64]bool{}
+	out := map[int64]Position{}
 	for rows.Next() {
-		var s int64
-		if err := rows.Scan(&s); err != nil {
+		var ep Position
+		if err := rows.Scan(&ep.Seq, &ep.Xid); err != nil {
 			return nil, fmt.Errorf("sealed events: %w", err)
 		}
-		out[s] = true
+		out[ep.Seq] = ep
 	}
 	return out, rows.Err()
 }
 
-// EventsAfter returns up to limit events with seq above after, in seq
-// order. Without withBody their bodies are left out: routing by the type,
+// EventsAfter returns up to limit events after p, in position order (see
+// Position): on PostgreSQL, only those whose transaction is older than every
+// transaction still running, so that none committing later sorts before
+// them. Without withBody their bodies are left out: routing by the type,
 // name and source columns does not need them.
-func (db *DB) EventsAfter(ctx context.Context, after int64, limit int, withBody bool) ([]*Event, error) {
+func (db *DB) EventsAfter(ctx context.Context, p Position, limit int, withBody bool) ([]*Event, error) {
 	cols := eventColumns
 	if !withBody {
-		cols = strings.Replace(eventColumns, "body", "x''", 1)
+		cols = strings.Replace(eventColumns, "body", db.d.emptyBlob(), 1)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	args := append(db.d.posArgs(p), limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+cols+`, `+db.d.xid("")+` FROM events
+		WHERE `+db.d.pos("")+` > `+db.d.posParam()+db.d.committedBound("")+`
+		ORDER BY `+db.d.posOrder("")+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("events after: %w", err)
 	}
 	defer rows.Close()
 	var es []*Event
 	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
+		var e Event
+		var received, ts int64
+		var body []byte
+		if err := rows.Scan(&e.Seq, &e.ID, &e.SourceID, &e.Kind, &e.Type, &e.Name, &received, &ts, &e.Size, &body, &e.Xid); err != nil {
 			return nil, fmt.Errorf("events after: %w", err)
 		}
-		es = append(es, e)
+		e.ReceivedAt, e.Timestamp, e.Body = fromMS(received), fromMS(ts), body
+		es = append(es, &e)
 	}
 	return es, rows.Err()
 }
@@ -284,11 +301,14 @@ func (db *DB) EventBodies(ctx context.Context, es []*Event) error {
 	if len(es) == 0 {
 		return nil
 	}
+	// Events come in position order, which is not seq order on PostgreSQL.
 	byID := make(map[int64]*Event, len(es))
+	lo, hi := es[0].Seq, es[0].Seq
 	for _, e := range es {
 		byID[e.Seq] = e
+		lo, hi = min(lo, e.Seq), max(hi, e.Seq)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, body FROM events WHERE seq BETWEEN ? AND ?`, es[0].Seq, es[len(es)-1].Seq)
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, body FROM events WHERE seq BETWEEN ? AND ?`, lo, hi)
 	if err != nil {
 		return fmt.Errorf("event bodies: %w", err)
 	}

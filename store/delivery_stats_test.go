@@ -78,9 +78,9 @@ func (r *statsRig) seal(tb testing.TB, m *store.Mapping, seqs []int64, events in
 	tb.Helper()
 	ctx := context.Background()
 	d := &store.Delivery{DestinationID: m.DestinationID, MappingID: m.ID, Key: store.NewID("key"), Events: events}
-	var cursor int64
+	var cursor store.Position
 	if len(seqs) > 0 {
-		cursor = seqs[len(seqs)-1]
+		cursor = r.DB.PositionOf(ctx, seqs[len(seqs)-1])
 	}
 	if err := r.DB.SealDelivery(ctx, d, seqs, cursor); err != nil {
 		tb.Fatal(err)

@@ -110,6 +110,14 @@ func (d *dialect) lockTable(tx *tx, ctx context.Context, table string) error {
 	return err
 }
 
+// emptyBlob is an empty BLOB/BYTEA literal.
+func (d *dialect) emptyBlob() string {
+	if d.postgres {
+		return `''::bytea`
+	}
+	return "x''"
+}
+
 // ForUpdate locks the rows a SELECT reads until the transaction ends; SQLite
 // has one writer, so it needs none.
 func (d *dialect) forUpdate() string {
@@ -157,6 +165,14 @@ func isUniqueViolation(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY")
+}
+
+// isTxConflict reports whether PostgreSQL aborted the transaction to break a
+// deadlock (40P01) or a serialization failure (40001): running it again is
+// the cure.
+func isTxConflict(err error) bool {
+	c := pgCode(err)
+	return c == "40P01" || c == "40001"
 }
 
 // conn is a database handle that speaks the dialect: call sites write ?

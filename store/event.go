@@ -13,7 +13,10 @@ import (
 
 // Event is a stored message.
 type Event struct {
-	Seq        int64 // commit order; the engine's cursor
+	Seq int64 // insertion order; the events page's cursor
+	// Xid is the inserting transaction's id on PostgreSQL (0 on SQLite); with
+	// Seq, the event's Position in the router's order. Set by EventsAfter.
+	Xid        int64
 	ID         string
 	SourceID   string
 	Kind       string
@@ -169,15 +172,17 @@ func (db *DB) PurgeEvents(ctx context.Context, cutoff time.Time, batch int) (int
 		// Events are committed in about the order they are received, so the
 		// oldest seqs are the candidates; the batch stops at the first event
 		// still needed.
+		// On PostgreSQL the cursors are positions: the events at or before the
+		// earliest cursor, in position order.
 		res, err := db.write.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
 			SELECT seq FROM events
-			WHERE seq <= `+db.d.least(`
-			    coalesce((SELECT min(c.routed_seq) FROM mapping_cursors c
+			WHERE `+db.d.pos("")+` <= coalesce((SELECT `+db.d.cursorPos("c")+` FROM mapping_cursors c
 			              JOIN mappings m ON m.id = c.mapping_id
 			              JOIN destinations d ON d.id = m.destination_id
-			              WHERE m.enabled = 1 AND d.enabled = 1), 9223372036854775807)`, `
-			    coalesce((SELECT min(min_seq) - 1 FROM deliveries WHERE status <> 'delivered' AND test = 0), 9223372036854775807)`)+`
-			ORDER BY seq LIMIT ?) AND received_at < ?`, batch, ms(cutoff))
+			              WHERE m.enabled = 1 AND d.enabled = 1
+			              ORDER BY `+db.d.cursorOrder("c")+` LIMIT 1), `+db.d.posMax()+`)
+			  AND seq < coalesce((SELECT min(min_seq) FROM deliveries WHERE status <> 'delivered' AND test = 0), 9223372036854775807)
+			ORDER BY `+db.d.posOrder("")+` LIMIT ?) AND received_at < ?`, batch, ms(cutoff))
 		if err != nil {
 			return total, fmt.Errorf("purge events: %w", err)
 		}

@@ -61,3 +61,12 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) error {
 	_, err := db.write.ExecContext(ctx, q, args...)
 	return err
 }
+
+// PositionOf is the position of the stored event seq.
+func (db *DB) PositionOf(ctx context.Context, seq int64) Position {
+	p := Position{Seq: seq}
+	if db.d.postgres {
+		db.read.QueryRowContext(ctx, `SELECT xid FROM events WHERE seq = ?`, seq).Scan(&p.Xid)
+	}
+	return p
+}

@@ -4,8 +4,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,7 +33,8 @@ type Keys struct {
 	// Device signs the cookie that marks a browser where a user signed in.
 	Device []byte
 
-	aead cipher.AEAD
+	aead  cipher.AEAD
+	check []byte
 }
 
 // LoadKeys reads the master key of dataDir, creating it when missing. It
@@ -112,6 +115,9 @@ func deriveKeys(master []byte) (*Keys, error) {
 	if k.Device, err = derive("known-device"); err != nil {
 		return nil, fmt.Errorf("derive key: %w", err)
 	}
+	if k.check, err = derive("key-check"); err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
 	secret, err := derive("secrets")
 	if err != nil {
 		return nil, fmt.Errorf("derive key: %w", err)
@@ -148,4 +154,34 @@ func (k *Keys) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("open secret: %w", err)
 	}
 	return pt, nil
+}
+
+// ParseKey makes the key material from a master key given as text: 64 hex
+// characters or the base64 (standard or URL alphabet, padded or not) of 32
+// bytes, surrounding space ignored. PostgreSQL mode takes it from
+// S3RELAY_KEY or S3RELAY_KEY_FILE, the same on every replica; `openssl rand
+// -hex 32` makes one.
+func ParseKey(text string) (*Keys, error) {
+	text = strings.TrimSpace(text)
+	if b, err := hex.DecodeString(text); err == nil && len(b) == 32 {
+		return deriveKeys(b)
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(text); err == nil && len(b) == 32 {
+			return deriveKeys(b)
+		}
+	}
+	return nil, errors.New("the key must be 32 bytes written as 64 hex characters or in base64 (make one with: openssl rand -hex 32)")
+}
+
+// keyCheckLabel is what the key check value authenticates.
+const keyCheckLabel = "s3relay key check v1"
+
+// CheckValue is a value derived from the master key that tells whether two
+// replicas hold the same key without revealing it: the HMAC-SHA256 of a fixed
+// label under a key derived for that purpose alone, in hex.
+func (k *Keys) CheckValue() string {
+	m := hmac.New(sha256.New, k.check)
+	m.Write([]byte(keyCheckLabel))
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -129,7 +129,7 @@ func TestStaleRouterCannotSealOrMoveCursors(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	fencedA := store.Fenced(ctx, store.RouterLease, "a")
-	if err := a.SetCursor(fencedA, m.ID, 1); err != nil {
+	if err := a.SetCursor(fencedA, m.ID, store.SeqPosition(1)); err != nil {
 		t.Fatalf("the holder's cursor move: %v", err)
 	}
 	// a pauses past its lease; b takes it over and seals event 2.
@@ -138,24 +138,24 @@ func TestStaleRouterCannotSealOrMoveCursors(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	stale := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "from-a"}
-	if err := a.SealDelivery(fencedA, stale, []int64{2}, 2); !store.IsLeaseLost(err) {
+	if err := a.SealDelivery(fencedA, stale, []int64{2}, store.SeqPosition(2)); !store.IsLeaseLost(err) {
 		t.Fatalf("stale holder's seal: %v, want the lease lost", err)
 	}
 	if _, _, err := b.DeliveryByID(ctx, stale.ID); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("the refused seal left its delivery: %v", err)
 	}
-	if err := a.SetCursor(fencedA, m.ID, 2); !store.IsLeaseLost(err) {
+	if err := a.SetCursor(fencedA, m.ID, store.SeqPosition(2)); !store.IsLeaseLost(err) {
 		t.Errorf("stale holder's cursor move: %v, want the lease lost", err)
 	}
-	if cur, _ := b.Cursors(ctx); cur[m.ID] != 1 {
-		t.Errorf("cursor = %d after refused moves, want 1", cur[m.ID])
+	if cur, _ := b.Cursors(ctx); cur[m.ID].Seq != 1 {
+		t.Errorf("cursor = %d after refused moves, want 1", cur[m.ID].Seq)
 	}
 	fresh := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "from-b"}
-	if err := b.SealDelivery(store.Fenced(ctx, store.RouterLease, "b"), fresh, []int64{2}, 2); err != nil {
+	if err := b.SealDelivery(store.Fenced(ctx, store.RouterLease, "b"), fresh, []int64{2}, store.SeqPosition(2)); err != nil {
 		t.Fatalf("the new holder's seal: %v", err)
 	}
-	if cur, _ := b.Cursors(ctx); cur[m.ID] != 2 {
-		t.Errorf("cursor = %d after the holder's seal, want 2", cur[m.ID])
+	if cur, _ := b.Cursors(ctx); cur[m.ID].Seq != 2 {
+		t.Errorf("cursor = %d after the holder's seal, want 2", cur[m.ID].Seq)
 	}
 }
 
@@ -175,7 +175,7 @@ func TestUploadLeaseClaimedOnceFencedAndRecoveredAfterExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	dl := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k"}
-	if err := a.SealDelivery(ctx, dl, nil, 0); err != nil {
+	if err := a.SealDelivery(ctx, dl, nil, store.Position{}); err != nil {
 		t.Fatal(err)
 	}
 	until := ca.Now().Add(20 * time.Second)
@@ -238,7 +238,7 @@ func TestRecoverUploadsOfAnEarlierIncarnationAtOnce(t *testing.T) {
 	}
 	claim := func(holder string) string {
 		dl := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: holder}
-		if err := a.SealDelivery(ctx, dl, nil, 0); err != nil {
+		if err := a.SealDelivery(ctx, dl, nil, store.Position{}); err != nil {
 			t.Fatal(err)
 		}
 		if ok, err := a.StartAttempt(ctx, dl.ID, holder, ca.Now().Add(time.Minute)); err != nil || !ok {

@@ -243,7 +243,14 @@ func (db *DB) CreateMapping(ctx context.Context, m *Mapping) error {
 		m.BatchSizeColumnName, m.AudienceActionColumnName, m.PartitionTime, m.PartitionWindowHours, ms(now), ms(now)); err != nil {
 		return fmt.Errorf("create mapping: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, (SELECT coalesce(max(seq), 0) FROM events))`, m.ID); err != nil {
+	// The cursor starts at the newest event stored: those received before the
+	// mapping existed are not its business.
+	q := `INSERT INTO mapping_cursors (mapping_id, routed_seq) VALUES (?, (SELECT coalesce(max(seq), 0) FROM events))`
+	if db.d.postgres {
+		q = `INSERT INTO mapping_cursors (mapping_id, routed_xid, routed_seq)
+			SELECT ?, coalesce(max(xid), 0), coalesce(max(seq), 0) FROM (SELECT xid, seq FROM events ORDER BY xid DESC, seq DESC LIMIT 1) AS newest`
+	}
+	if _, err := tx.ExecContext(ctx, q, m.ID); err != nil {
 		return fmt.Errorf("create mapping: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

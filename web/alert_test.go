@@ -103,7 +103,7 @@ func TestFailedFilesAreShownOnTheDestinationPages(t *testing.T) {
 	src := e.mustSource(t, "web")
 	dest, m := e.mustDestination(t, "Warehouse", "", src.ID)
 	seqs := e.mustSendTracks(t, src, "f", 8)
-	if err := e.DB.SetCursor(context.Background(), m.ID, seqs[7]); err != nil {
+	if err := e.DB.SetCursor(context.Background(), m.ID, store.SeqPosition(seqs[7])); err != nil {
 		t.Fatal(err)
 	}
 	mustDelivery(t, e.DB, &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "f.csv", Events: 8, CreatedAt: time.Now().UTC()}, store.StatusFailed, seqs)

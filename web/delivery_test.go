@@ -100,7 +100,7 @@ func mustDelivery(tb testing.TB, db *store.DB, d *store.Delivery, status string,
 	if d.Test {
 		d.Status, d.Attempts, d.LeaseHolder, d.LeaseExpiresAt = store.StatusUploading, 1, "replica-a", d.CreatedAt.Add(time.Minute)
 	}
-	if err := db.SealDelivery(ctx, d, seqs, 0); err != nil {
+	if err := db.SealDelivery(ctx, d, seqs, store.Position{}); err != nil {
 		tb.Fatal(err)
 	}
 	if status == store.StatusPending {
@@ -684,7 +684,7 @@ func TestDeliveryPreviewShowsFirstRows(t *testing.T) {
 
 	// Once the retention purge has taken the events, the page says so.
 	last := seqs[len(seqs)-1]
-	if err := e.DB.SetCursor(ctx, m.ID, last); err != nil {
+	if err := e.DB.SetCursor(ctx, m.ID, store.SeqPosition(last)); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.DB.PurgeEvents(ctx, time.Now().Add(time.Hour), 1000); err != nil || n != 30 {
@@ -724,7 +724,7 @@ func TestHomeShowsDestinationActivity(t *testing.T) {
 	mustDelivery(t, e.DB, &store.Delivery{DestinationID: fine.ID, MappingID: fm.ID, Key: "a.csv", Events: 40, CreatedAt: deliveredAt.Add(-time.Second)}, store.StatusDelivered, nil)
 	mustDelivery(t, e.DB, &store.Delivery{DestinationID: broken.ID, MappingID: bm.ID, Key: "b.csv", Events: 4, CreatedAt: now}, store.StatusFailed, seqs[:4])
 	mustDelivery(t, e.DB, &store.Delivery{DestinationID: broken.ID, MappingID: bm.ID, Key: "c.csv", Events: 3, CreatedAt: now}, store.StatusFailed, seqs[4:7])
-	if err := e.DB.SetCursor(ctx, bm.ID, seqs[6]); err != nil {
+	if err := e.DB.SetCursor(ctx, bm.ID, store.SeqPosition(seqs[6])); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.DB.SetHealth(ctx, broken.ID, store.HealthUnhealthy, "AccessDenied: grant s3:PutObject on acme-events/*"); err != nil {
@@ -825,7 +825,7 @@ func TestRetryNamesAFileWithoutKey(t *testing.T) {
 	seqs := e.mustSendTracks(t, src, "nk", 1)
 	d := &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "unnamed/x", Status: store.StatusFailed, LastErrorCode: store.ErrCodeNoKey,
 		LastError: "The mapping's key template gave no key for this file's event."}
-	if err := e.DB.SealDelivery(ctx, d, seqs, 0); err != nil {
+	if err := e.DB.SealDelivery(ctx, d, seqs, store.Position{}); err != nil {
 		t.Fatal(err)
 	}
 

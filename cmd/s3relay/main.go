@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -147,8 +148,11 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // Config is the configuration of "s3relay serve".
 type Config struct {
-	Addr          string
-	DataDir       string
+	Addr    string
+	DataDir string
+	// DatabaseURL, when set, is the PostgreSQL database several replicas
+	// share; empty means SQLite in DataDir.
+	DatabaseURL   string
 	BaseURL       string
 	AdminEmail    string
 	AdminPassword string
@@ -177,24 +181,37 @@ type Main struct {
 }
 
 // Open creates the data dir when needed, locks it, opens the database and
-// keys, and binds the listen address.
+// keys, and binds the listen address. In PostgreSQL mode there is no data
+// dir to lock: replicas share the database, and the key comes from the
+// environment and must match the database's key check value.
 func (m *Main) Open(ctx context.Context) error {
-	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	// The lock comes before anything else is opened: a second server must
-	// neither migrate the database nor reset the first one's uploads.
+	var keys *store.Keys
 	var err error
-	if m.lock, err = lockDataDir(m.Config.DataDir); err != nil {
-		return err
-	}
-	keys, err := store.LoadKeys(m.Config.DataDir)
-	if err != nil {
-		return err
-	}
-	m.DB, err = store.Open(ctx, filepath.Join(m.Config.DataDir, "s3relay.db"))
-	if err != nil {
-		return err
+	if m.Config.DatabaseURL != "" {
+		if keys, err = envKeys(); err != nil {
+			return err
+		}
+		if m.DB, err = store.Open(ctx, m.Config.DatabaseURL); err != nil {
+			return err
+		}
+		if err := m.DB.CheckKey(ctx, keys); err != nil {
+			return userFacing(err)
+		}
+	} else {
+		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+		// The lock comes before anything else is opened: a second server must
+		// neither migrate the database nor reset the first one's uploads.
+		if m.lock, err = lockDataDir(m.Config.DataDir); err != nil {
+			return err
+		}
+		if keys, err = store.LoadKeys(m.Config.DataDir); err != nil {
+			return err
+		}
+		if m.DB, err = store.Open(ctx, filepath.Join(m.Config.DataDir, "s3relay.db")); err != nil {
+			return err
+		}
 	}
 	m.DB.UseKeys(keys)
 	m.Events = m.DB.NewAppender()
@@ -283,6 +300,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg Config
 	fs.StringVar(&cfg.Addr, "addr", env("S3RELAY_ADDR", "127.0.0.1:8080"), "listen address (env S3RELAY_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", env("S3RELAY_DATABASE_URL", ""), "PostgreSQL database shared by several replicas, postgres://...; empty for SQLite in the data dir (env S3RELAY_DATABASE_URL)")
 	fs.StringVar(&cfg.BaseURL, "base-url", env("S3RELAY_BASE_URL", ""), "external URL of the dashboard (env S3RELAY_BASE_URL; default derived from --addr)")
 	maxBacklog := fs.String("max-backlog", env("S3RELAY_MAX_BACKLOG", "5000000"), "events waiting for delivery past which ingestion answers 429; 0 for no limit (env S3RELAY_MAX_BACKLOG)")
 	retention := fs.String("retention", env("S3RELAY_RETENTION", delivery.DefaultRetention.String()), "how long events are kept after delivery, e.g. 168h (env S3RELAY_RETENTION)")
@@ -325,6 +343,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Engine.BackoffMax, err = time.ParseDuration(*backoffMax); err != nil || cfg.Engine.BackoffMax < time.Second {
 		return &usageError{fmt.Sprintf("--max-backoff %q: want a duration of at least 1s, such as 5m", *backoffMax)}
 	}
+	if err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return &usageError{fmt.Sprintf("--addr %q: want host:port", cfg.Addr)}
 	}
@@ -357,7 +378,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 // version is newer than. With no server, the command creates keys and
 // migrates under the data dir's lock, taken shared so that commands run
 // side by side; a server starting meanwhile waits for it.
-func openDB(ctx context.Context, dataDir string) (*store.DB, error) {
+//
+// With a database URL (PostgreSQL mode) there is no data dir: the command
+// opens the shared database, migrating it under its advisory lock when it is
+// new, and refuses one a newer s3relay migrated.
+func openDB(ctx context.Context, dataDir, databaseURL string) (*store.DB, error) {
+	if databaseURL != "" {
+		return store.Open(ctx, databaseURL)
+	}
 	if _, err := os.Stat(dataDir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -394,13 +422,17 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlagSet("token create", stderr)
 	name := fs.String("name", "", "name of the token, e.g. terraform (required)")
 	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	dbURL := fs.String("database-url", env("S3RELAY_DATABASE_URL", ""), "PostgreSQL database, postgres://...; empty for SQLite in the data dir (env S3RELAY_DATABASE_URL)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkDatabaseURL(*dbURL); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*name) == "" {
 		return &usageError{"--name is required"}
 	}
-	db, err := openDB(ctx, *dataDir)
+	db, err := openDB(ctx, *dataDir, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -416,7 +448,7 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 // userArgs are the flags of the "user" commands, and the password read from
 // stdin for those that set one.
 type userArgs struct {
-	email, password, dataDir string
+	email, password, dataDir, databaseURL string
 }
 
 // parseUserArgs reads a user command's --email and --data-dir and, when
@@ -425,10 +457,14 @@ func parseUserArgs(name string, args []string, withPassword bool, stdin io.Reade
 	fs := newFlagSet(name, stderr)
 	email := fs.String("email", "", "email of the user (required)")
 	dataDir := fs.String("data-dir", env("S3RELAY_DATA_DIR", "./data"), "data directory (env S3RELAY_DATA_DIR)")
+	dbURL := fs.String("database-url", env("S3RELAY_DATABASE_URL", ""), "PostgreSQL database, postgres://...; empty for SQLite in the data dir (env S3RELAY_DATABASE_URL)")
 	if err := parse(fs, args); err != nil {
 		return userArgs{}, err
 	}
-	ua := userArgs{email: strings.TrimSpace(*email), dataDir: *dataDir}
+	if err := checkDatabaseURL(*dbURL); err != nil {
+		return userArgs{}, err
+	}
+	ua := userArgs{email: strings.TrimSpace(*email), dataDir: *dataDir, databaseURL: *dbURL}
 	if ua.email == "" {
 		return userArgs{}, &usageError{"--email is required"}
 	}
@@ -450,7 +486,7 @@ func runUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, ua.dataDir)
+	db, err := openDB(ctx, ua.dataDir, ua.databaseURL)
 	if err != nil {
 		return err
 	}
@@ -468,7 +504,7 @@ func runUserPasswd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, ua.dataDir)
+	db, err := openDB(ctx, ua.dataDir, ua.databaseURL)
 	if err != nil {
 		return err
 	}
@@ -489,7 +525,7 @@ func runUserRemove(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, ua.dataDir)
+	db, err := openDB(ctx, ua.dataDir, ua.databaseURL)
 	if err != nil {
 		return err
 	}
@@ -533,4 +569,44 @@ func userFacing(err error) error {
 		return err
 	}
 	return errors.New(store.ErrorMessage(err))
+}
+
+// checkDatabaseURL refuses a --database-url that is not a PostgreSQL URL.
+func checkDatabaseURL(u string) error {
+	if u != "" && !store.IsURL(u) {
+		return &usageError{fmt.Sprintf("--database-url %q: want postgres://user:password@host:port/database (or empty for SQLite)", redactURL(u))}
+	}
+	return nil
+}
+
+// redactURL hides a URL's password in messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// envKeys reads PostgreSQL mode's key material: S3RELAY_KEY (64 hex
+// characters or the base64 of 32 bytes), else the file named by
+// S3RELAY_KEY_FILE holding the same. Every replica needs the same key.
+func envKeys() (*store.Keys, error) {
+	text, source := os.Getenv("S3RELAY_KEY"), "S3RELAY_KEY"
+	if text == "" {
+		p := os.Getenv("S3RELAY_KEY_FILE")
+		if p == "" {
+			return nil, &usageError{"--database-url needs the key material shared by every replica in S3RELAY_KEY or S3RELAY_KEY_FILE (64 hex characters or base64 of 32 bytes; make one with: openssl rand -hex 32)"}
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("S3RELAY_KEY_FILE: %w", err)
+		}
+		text, source = string(b), "S3RELAY_KEY_FILE "+p
+	}
+	k, err := store.ParseKey(text)
+	if err != nil {
+		return nil, &usageError{fmt.Sprintf("%s: %v", source, err)}
+	}
+	return k, nil
 }

@@ -31,3 +31,11 @@ CREATE TABLE api_tokens (
     last_used_at BIGINT,
     revoked_at   BIGINT
 );
+
+-- PostgreSQL only: the check value of the key material every replica must
+-- share (see DB.CheckKey). On SQLite the key file sits beside the database.
+CREATE TABLE key_check (
+    id         BIGINT PRIMARY KEY CHECK (id = 1),
+    value      TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

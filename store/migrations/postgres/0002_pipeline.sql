@@ -82,12 +82,17 @@ CREATE TABLE events (
     timestamp   BIGINT NOT NULL,
     size        BIGINT NOT NULL,
     body        BYTEA NOT NULL,
+    -- PostgreSQL only: the inserting transaction, for reading in commit-safe
+    -- order (see store.Position).
+    xid         BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     UNIQUE (source_id, message_id)
 );
 CREATE INDEX events_source_seq ON events(source_id, seq);
+CREATE INDEX events_xid_seq ON events(xid, seq);
 
 CREATE TABLE mapping_cursors (
     mapping_id TEXT PRIMARY KEY REFERENCES mappings(id) ON DELETE CASCADE,
+    routed_xid BIGINT NOT NULL DEFAULT 0,  -- PostgreSQL only: with routed_seq, a store.Position
     routed_seq BIGINT NOT NULL DEFAULT 0
 );
 
