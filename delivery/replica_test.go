@@ -294,3 +294,33 @@ func TestExpiredUploadLeaseIsResumedByAnotherReplica(t *testing.T) {
 		t.Errorf("objects %v, want the two resumed files", keys)
 	}
 }
+
+func TestSuccessMarksHealthyAfterAnotherReplicaRecordedAFailure(t *testing.T) {
+	r := mustRig(t)
+	ctx := context.Background()
+	m := r.mustMapping(t, &store.Mapping{Format: "jsonl", Folder: "health", BatchSize: 5, BatchMaxAgeSeconds: 1})
+	a := r.replica(t, delivery.Config{Replica: "a"})
+	runEngine(t, a.Engine)
+	health := func() string {
+		d, err := r.DB.DestinationByID(ctx, r.Dest.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Health
+	}
+	r.send(t, "h", 5, "track")
+	r.waitDelivered(t, m.ID, 5, 30*time.Second)
+	if got := health(); got != store.HealthHealthy {
+		t.Fatalf("health = %s after a success, want healthy", got)
+	}
+	// Another replica's upload failed meanwhile; a's next success is what
+	// the destination's health must show, whatever a wrote last.
+	if err := r.DB.RecordFailure(ctx, r.Dest.ID, store.HealthRetrying, "SlowDown", "Please reduce your request rate."); err != nil {
+		t.Fatal(err)
+	}
+	r.send(t, "i", 5, "track")
+	r.waitDelivered(t, m.ID, 10, 30*time.Second)
+	if got := health(); got != store.HealthHealthy {
+		t.Errorf("health = %s after a's later success, want healthy", got)
+	}
+}
