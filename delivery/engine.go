@@ -150,8 +150,7 @@ type Engine struct {
 	metrics *metrics
 
 	healthMu sync.Mutex
-	health   map[string]string    // destination id -> last health written
-	lastOK   map[string]time.Time // destination id -> its latest successful upload
+	lastOK   map[string]time.Time // destination id -> its latest successful upload here
 }
 
 // New returns an engine. clients is shared with the connection test, so one
@@ -163,7 +162,6 @@ func New(db *store.DB, clients *s3.Factory, log *slog.Logger, cfg Config) *Engin
 		wakeRouter:   make(chan struct{}, 1),
 		wakeUploader: make(chan struct{}, 1),
 		metrics:      newMetrics(db),
-		health:       map[string]string{},
 		lastOK:       map[string]time.Time{},
 	}
 }
@@ -215,14 +213,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { up.run(ctx, uctx); close(upDone) }()
 
 	// Every router write is fenced on the router lease.
-	ctx = store.Fenced(ctx, store.RouterLease, e.cfg.Replica)
+	rctx := store.Fenced(ctx, store.RouterLease, e.cfg.Replica)
 	r := newRouter(e)
-	err := r.run(ctx)
+	err := r.run(rctx)
 
 	// Graceful stop: events committed up to now (the writer has stopped)
 	// are routed, open batches become pending deliveries, then uploads in
 	// flight get the grace period.
-	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Grace)
+	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(rctx), e.cfg.Grace)
 	defer cancel()
 	// Only the router lease's holder routes: another replica's router
 	// routes what this one's writer committed.

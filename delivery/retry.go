@@ -92,14 +92,10 @@ func (e *Engine) retry(ctx context.Context, d *store.Delivery, n int, start time
 // for is over.
 func (e *Engine) succeeded(ctx context.Context, destID string) {
 	e.healthMu.Lock()
-	same := e.health[destID] == store.HealthHealthy
-	e.health[destID] = store.HealthHealthy
 	e.lastOK[destID] = e.cfg.Now()
 	e.healthMu.Unlock()
-	if !same {
-		if err := e.db.SetHealth(ctx, destID, store.HealthHealthy, ""); err != nil {
-			e.log.Error("record destination health", "destination", destID, "err", err)
-		}
+	if err := e.db.MarkHealthy(ctx, destID); err != nil {
+		e.log.Error("record destination health", "destination", destID, "err", err)
 	}
 	// Checked on every success, not only when the health changes: another
 	// attempt of the destination may have failed while this one ran.
@@ -117,9 +113,6 @@ func (e *Engine) succeeded(ctx context.Context, destID string) {
 // failing records a failed attempt of a destination: health is
 // store.HealthRetrying or store.HealthUnhealthy.
 func (e *Engine) failing(ctx context.Context, destID, health, code, msg string) {
-	e.healthMu.Lock()
-	e.health[destID] = health
-	e.healthMu.Unlock()
 	if err := e.db.RecordFailure(ctx, destID, health, code, msg); err != nil {
 		e.log.Error("record destination health", "destination", destID, "err", err)
 	}

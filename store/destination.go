@@ -722,6 +722,25 @@ func (db *DB) SetHealth(ctx context.Context, id, health, message string) error {
 	return nil
 }
 
+// MarkHealthy records a successful upload to a destination: its health
+// becomes healthy unless it is already. The stored health is what counts,
+// not a replica's memory of what it wrote last: another replica may have
+// recorded a failure since.
+func (db *DB) MarkHealthy(ctx context.Context, id string) error {
+	// The read comes first: almost every success finds the destination
+	// healthy, and a read does not queue behind the single writer.
+	var one int
+	err := db.read.QueryRowContext(ctx, `SELECT 1 FROM destinations WHERE id = ? AND health = 'healthy' AND health_failures = 0
+		AND health_message = '' AND health_code = ''`, id).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("set health: %w", err)
+	}
+	return db.SetHealth(ctx, id, HealthHealthy, "")
+}
+
 // RecordFailure records a failed upload attempt of a destination: its health
 // becomes health (HealthRetrying or HealthUnhealthy) with the attempt's
 // error code and message, and one more attempt counts as failed since the

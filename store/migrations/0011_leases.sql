@@ -15,3 +15,6 @@ ALTER TABLE deliveries ADD COLUMN lease_holder TEXT NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN lease_expires_at INTEGER;
 ALTER TABLE deliveries ADD COLUMN attempt_started_at INTEGER;
 CREATE INDEX deliveries_lease ON deliveries(lease_expires_at) WHERE status = 'uploading';
+-- Uploads left by a process before this migration have no lease: expired,
+-- they are resumed by the first replica that looks.
+UPDATE deliveries SET lease_expires_at = 0 WHERE status = 'uploading';
