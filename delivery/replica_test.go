@@ -248,7 +248,7 @@ func TestExpiredUploadLeaseIsResumedByAnotherReplica(t *testing.T) {
 	ctx := context.Background()
 	m := r.mustMapping(t, &store.Mapping{Format: "jsonl", Folder: "resume", BatchSize: 1000, BatchMaxAgeSeconds: 3600})
 	r.send(t, "r", 3, "track")
-	evs, err := r.DB.EventsAfter(ctx, 0, 10, false)
+	evs, err := r.DB.EventsAfter(ctx, store.Position{}, 10, false)
 	if err != nil || len(evs) != 3 {
 		t.Fatal(len(evs), err)
 	}
@@ -259,7 +259,7 @@ func TestExpiredUploadLeaseIsResumedByAnotherReplica(t *testing.T) {
 	ids := make([]string, 3)
 	for i, ev := range evs {
 		d := &store.Delivery{DestinationID: r.Dest.ID, MappingID: m.ID, Key: "raw/resume/" + holders[i] + ".jsonl", Events: 1}
-		if err := r.DB.SealDelivery(ctx, d, []int64{ev.Seq}, ev.Seq); err != nil {
+		if err := r.DB.SealDelivery(ctx, d, []int64{ev.Seq}, ev.Pos()); err != nil {
 			t.Fatal(err)
 		}
 		until := time.Now().Add(time.Hour)
