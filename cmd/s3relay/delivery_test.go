@@ -24,7 +24,10 @@ import (
 // pipeline is a data dir set up with a source, a destination on a real MinIO
 // and mappings, before any server starts on it.
 type pipeline struct {
-	DataDir  string
+	DataDir string
+	// DSN is the PostgreSQL database of a pipeline made by mustPipelineOn;
+	// empty for SQLite in DataDir.
+	DSN      string
 	MinIO    *miniotest.Server
 	Bucket   string
 	Source   *store.Source
@@ -34,15 +37,28 @@ type pipeline struct {
 
 func mustPipeline(tb testing.TB, mappings ...*store.Mapping) *pipeline {
 	tb.Helper()
+	return mustPipelineOn(tb, "", mappings...)
+}
+
+// mustPipelineOn is mustPipeline on the PostgreSQL database dsn (with
+// testKey), or in a data dir when dsn is empty.
+func mustPipelineOn(tb testing.TB, dsn string, mappings ...*store.Mapping) *pipeline {
+	tb.Helper()
 	ctx := context.Background()
-	p := &pipeline{DataDir: tb.TempDir(), MinIO: miniotest.Start(tb), Bucket: "events"}
+	p := &pipeline{DataDir: tb.TempDir(), DSN: dsn, MinIO: miniotest.Start(tb), Bucket: "events"}
 	miniotest.IsolateAWSEnv(tb)
 	p.MinIO.MustCreateBucket(tb, p.Bucket)
-	keys, err := store.LoadKeys(p.DataDir)
+	var keys *store.Keys
+	var err error
+	if dsn != "" {
+		keys, err = store.ParseKey(testKey)
+	} else {
+		keys, err = store.LoadKeys(p.DataDir)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db, err := store.Open(ctx, filepath.Join(p.DataDir, "s3relay.db"))
+	db, err := store.Open(ctx, p.dsn())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,7 +91,7 @@ func mustPipeline(tb testing.TB, mappings ...*store.Mapping) *pipeline {
 func (p *pipeline) waitAllDelivered(tb testing.TB, m *store.Mapping, want int, timeout time.Duration) {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(p.DataDir, "s3relay.db"))
+	db, err := store.Open(ctx, p.dsn())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -115,6 +131,14 @@ func (p *pipeline) waitAllDelivered(tb testing.TB, m *store.Mapping, want int, t
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// dsn is where the pipeline's database is.
+func (p *pipeline) dsn() string {
+	if p.DSN != "" {
+		return p.DSN
+	}
+	return filepath.Join(p.DataDir, "s3relay.db")
 }
 
 // objectIDs counts message ids over every object under prefix: jsonl lines,
