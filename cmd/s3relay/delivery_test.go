@@ -19,6 +19,7 @@ import (
 
 	"github.com/s3relay/s3relay/delivery/s3/miniotest"
 	"github.com/s3relay/s3relay/store"
+	"github.com/s3relay/s3relay/store/pgtest"
 )
 
 // pipeline is a data dir set up with a source, a destination on a real MinIO
@@ -141,6 +142,14 @@ func (p *pipeline) dsn() string {
 	return filepath.Join(p.DataDir, "s3relay.db")
 }
 
+// env is what a server on the pipeline needs in its environment.
+func (p *pipeline) env() []string {
+	if p.DSN == "" {
+		return nil
+	}
+	return []string{"S3RELAY_DATABASE_URL=" + p.DSN, "S3RELAY_KEY=" + testKey}
+}
+
 // objectIDs counts message ids over every object under prefix: jsonl lines,
 // or the message_id column of csv files.
 func (p *pipeline) objectIDs(tb testing.TB, prefix string) (map[string]int, int) {
@@ -239,13 +248,18 @@ func TestSegmentClientToS3EndToEnd(t *testing.T) {
 // while clients send and the engine uploads, several times; after a final
 // run, every acknowledged event is in exactly one object, and no event is in
 // two.
-func TestSIGKILLDuringSendingAndUploading(t *testing.T) {
+func TestSIGKILLDuringSendingAndUploading(t *testing.T) { testSIGKILL(t, "") }
+
+// TestPostgresSIGKILLDuringSendingAndUploading is the same in PostgreSQL mode.
+func TestPostgresSIGKILLDuringSendingAndUploading(t *testing.T) { testSIGKILL(t, pgtest.URL(t)) }
+
+func testSIGKILL(t *testing.T, dsn string) {
 	m := &store.Mapping{Name: "all", Format: "jsonl", Trigger: `type = "track"`, BatchSize: 300, BatchMaxAgeSeconds: 1}
-	p := mustPipeline(t, m)
+	p := mustPipelineOn(t, dsn, m)
 	acked := map[string]bool{}
 	const rounds = 4
 	for round := 0; round < rounds; round++ {
-		s := startServer(t, p.DataDir)
+		s := startServer(t, p.DataDir, p.env()...)
 		stop := sendBatches(s.URL, p.Source.WriteKey, fmt.Sprintf("k%d", round), 4, 50, 20*time.Millisecond, acked)
 		// Kill at a random moment: while requests, seals and uploads are in flight.
 		time.Sleep(time.Duration(700+rand.IntN(1500)) * time.Millisecond)
@@ -253,7 +267,7 @@ func TestSIGKILLDuringSendingAndUploading(t *testing.T) {
 		<-s.done
 		stop()
 	}
-	s := startServer(t, p.DataDir)
+	s := startServer(t, p.DataDir, p.env()...)
 	p.waitAllDelivered(t, m, len(acked), 60*time.Second)
 	s.stop(t, syscall.SIGTERM)
 
