@@ -668,7 +668,7 @@ func (db *DB) DeleteDestination(ctx context.Context, id string) error {
 
 // SetDestinationEnabled turns delivery to a destination on or off. Returns ENOTFOUND.
 func (db *DB) SetDestinationEnabled(ctx context.Context, id string, enabled bool) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE destinations SET enabled = ?, wizard_step = CASE WHEN ? THEN '' ELSE wizard_step END, updated_at = ? WHERE id = ?`,
+	res, err := db.write.ExecContext(ctx, `UPDATE destinations SET enabled = ?, wizard_step = CASE WHEN ? = 1 THEN '' ELSE wizard_step END, updated_at = ? WHERE id = ?`,
 		enabled, enabled, ms(db.Now()), id)
 	if err != nil {
 		return fmt.Errorf("enable destination: %w", err)

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/s3relay/s3relay/store"
@@ -24,6 +25,8 @@ func TestDiskFullIsUnavailable(t *testing.T) {
 		{"file write", fmt.Errorf("build file: %w", &os.PathError{Op: "write", Path: "/tmp/x", Err: syscall.ENOSPC}), store.EUNAVAILABLE},
 		{"other I/O error", sqlite3.Error{Code: sqlite3.ErrIoErr, SystemErrno: syscall.EIO}, store.EINTERNAL},
 		{"busy", sqlite3.Error{Code: sqlite3.ErrBusy}, store.EINTERNAL},
+		{"PostgreSQL disk_full", fmt.Errorf("store events: %w", &pgconn.PgError{Code: "53100", Message: "could not extend file"}), store.EUNAVAILABLE},
+		{"PostgreSQL unique_violation", &pgconn.PgError{Code: "23505"}, store.EINTERNAL},
 		{"plain", errors.New("boom"), store.EINTERNAL},
 		{"store error wins", store.Errorf(store.ECONFLICT, "taken"), store.ECONFLICT},
 	}

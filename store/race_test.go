@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -132,4 +133,58 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// TestRaceSealSameEventsOnce: two replicas sealing files at once, with the
+// same key or sharing an event of one mapping, get one file stored and one
+// conflict: the unique key and the membership's primary key decide, not a
+// read before the write.
+func TestRaceSealSameEventsOnce(t *testing.T) {
+	ctx := context.Background()
+	db1, db2 := twoHandles(t)
+	keys, _ := store.LoadKeys(t.TempDir())
+	db1.UseKeys(keys)
+	a := MustAppender(t, db1)
+	src := MustSource(t, db1, "web")
+	d := validDestination()
+	d.Enabled, d.SourceIDs = true, []string{src.ID}
+	if err := db1.CreateDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
+	if err := db1.CreateMapping(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	for round := range raceRounds {
+		var batch []string
+		for _, id := range []string{"a", "b", "c"} {
+			batch = append(batch, fmt.Sprintf(`{"type":"track","userId":"u","event":"E","messageId":"%s%d"}`, id, round))
+		}
+		req := mustBatch(t, `{"batch":[`+strings.Join(batch, ",")+`]}`)
+		if _, err := a.Append(ctx, src.ID, received, req.Messages, nil); err != nil {
+			t.Fatal(err)
+		}
+		es, err := db1.EventsAfter(ctx, store.Position{}, 1000, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sa, sb, sc := es[len(es)-3].Seq, es[len(es)-2].Seq, es[len(es)-1].Seq
+		for _, tt := range []struct {
+			name         string
+			key1, key2   string
+			seqs1, seqs2 []int64
+		}{
+			{"same key", fmt.Sprintf("k%d", round), fmt.Sprintf("k%d", round), []int64{sa}, []int64{sb}},
+			{"shared event", fmt.Sprintf("x%d", round), fmt.Sprintf("y%d", round), []int64{sc}, []int64{sc}},
+		} {
+			d1 := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: tt.key1}
+			d2 := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: tt.key2}
+			e1, e2 := together(
+				func() error { return db1.SealDelivery(ctx, d1, tt.seqs1, store.Position{}) },
+				func() error { return db2.SealDelivery(ctx, d2, tt.seqs2, store.Position{}) })
+			if (e1 == nil) == (e2 == nil) || store.ErrorCode(firstErr(e1, e2)) != store.ECONFLICT {
+				t.Fatalf("round %d, %s: errors %v, %v; want one file sealed and one conflict", round, tt.name, e1, e2)
+			}
+		}
+	}
 }

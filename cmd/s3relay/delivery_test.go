@@ -19,12 +19,16 @@ import (
 
 	"github.com/s3relay/s3relay/delivery/s3/miniotest"
 	"github.com/s3relay/s3relay/store"
+	"github.com/s3relay/s3relay/store/pgtest"
 )
 
 // pipeline is a data dir set up with a source, a destination on a real MinIO
 // and mappings, before any server starts on it.
 type pipeline struct {
-	DataDir  string
+	DataDir string
+	// DSN is the PostgreSQL database of a pipeline made by mustPipelineOn;
+	// empty for SQLite in DataDir.
+	DSN      string
 	MinIO    *miniotest.Server
 	Bucket   string
 	Source   *store.Source
@@ -34,15 +38,28 @@ type pipeline struct {
 
 func mustPipeline(tb testing.TB, mappings ...*store.Mapping) *pipeline {
 	tb.Helper()
+	return mustPipelineOn(tb, "", mappings...)
+}
+
+// mustPipelineOn is mustPipeline on the PostgreSQL database dsn (with
+// testKey), or in a data dir when dsn is empty.
+func mustPipelineOn(tb testing.TB, dsn string, mappings ...*store.Mapping) *pipeline {
+	tb.Helper()
 	ctx := context.Background()
-	p := &pipeline{DataDir: tb.TempDir(), MinIO: miniotest.Start(tb), Bucket: "events"}
+	p := &pipeline{DataDir: tb.TempDir(), DSN: dsn, MinIO: miniotest.Start(tb), Bucket: "events"}
 	miniotest.IsolateAWSEnv(tb)
 	p.MinIO.MustCreateBucket(tb, p.Bucket)
-	keys, err := store.LoadKeys(p.DataDir)
+	var keys *store.Keys
+	var err error
+	if dsn != "" {
+		keys, err = store.ParseKey(testKey)
+	} else {
+		keys, err = store.LoadKeys(p.DataDir)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db, err := store.Open(ctx, filepath.Join(p.DataDir, "s3relay.db"))
+	db, err := store.Open(ctx, p.dsn())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,7 +92,7 @@ func mustPipeline(tb testing.TB, mappings ...*store.Mapping) *pipeline {
 func (p *pipeline) waitAllDelivered(tb testing.TB, m *store.Mapping, want int, timeout time.Duration) {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(p.DataDir, "s3relay.db"))
+	db, err := store.Open(ctx, p.dsn())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -115,6 +132,22 @@ func (p *pipeline) waitAllDelivered(tb testing.TB, m *store.Mapping, want int, t
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// dsn is where the pipeline's database is.
+func (p *pipeline) dsn() string {
+	if p.DSN != "" {
+		return p.DSN
+	}
+	return filepath.Join(p.DataDir, "s3relay.db")
+}
+
+// env is what a server on the pipeline needs in its environment.
+func (p *pipeline) env() []string {
+	if p.DSN == "" {
+		return nil
+	}
+	return []string{"S3RELAY_DATABASE_URL=" + p.DSN, "S3RELAY_KEY=" + testKey}
 }
 
 // objectIDs counts message ids over every object under prefix: jsonl lines,
@@ -215,13 +248,18 @@ func TestSegmentClientToS3EndToEnd(t *testing.T) {
 // while clients send and the engine uploads, several times; after a final
 // run, every acknowledged event is in exactly one object, and no event is in
 // two.
-func TestSIGKILLDuringSendingAndUploading(t *testing.T) {
+func TestSIGKILLDuringSendingAndUploading(t *testing.T) { testSIGKILL(t, "") }
+
+// TestPostgresSIGKILLDuringSendingAndUploading is the same in PostgreSQL mode.
+func TestPostgresSIGKILLDuringSendingAndUploading(t *testing.T) { testSIGKILL(t, pgtest.URL(t)) }
+
+func testSIGKILL(t *testing.T, dsn string) {
 	m := &store.Mapping{Name: "all", Format: "jsonl", Trigger: `type = "track"`, BatchSize: 300, BatchMaxAgeSeconds: 1}
-	p := mustPipeline(t, m)
+	p := mustPipelineOn(t, dsn, m)
 	acked := map[string]bool{}
 	const rounds = 4
 	for round := 0; round < rounds; round++ {
-		s := startServer(t, p.DataDir)
+		s := startServer(t, p.DataDir, p.env()...)
 		stop := sendBatches(s.URL, p.Source.WriteKey, fmt.Sprintf("k%d", round), 4, 50, 20*time.Millisecond, acked)
 		// Kill at a random moment: while requests, seals and uploads are in flight.
 		time.Sleep(time.Duration(700+rand.IntN(1500)) * time.Millisecond)
@@ -229,7 +267,7 @@ func TestSIGKILLDuringSendingAndUploading(t *testing.T) {
 		<-s.done
 		stop()
 	}
-	s := startServer(t, p.DataDir)
+	s := startServer(t, p.DataDir, p.env()...)
 	p.waitAllDelivered(t, m, len(acked), 60*time.Second)
 	s.stop(t, syscall.SIGTERM)
 

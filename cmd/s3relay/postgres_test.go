@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,7 +14,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	segment "github.com/segmentio/analytics-go/v3"
+
+	"github.com/s3relay/s3relay/store"
 	"github.com/s3relay/s3relay/store/pgtest"
 )
 
@@ -174,5 +179,53 @@ func TestPostgresCLI(t *testing.T) {
 	}
 	if b := newBrowser(t, s.URL); b.login("a@example.com", "correct horse battery") != http.StatusSeeOther {
 		t.Errorf("sign in as the CLI's user: not redirected")
+	}
+}
+
+// TestPostgresSegmentClientToS3 is the end-to-end path in PostgreSQL mode:
+// an unmodified analytics-go client, one replica, MinIO; every event in
+// exactly one object of each matching mapping.
+func TestPostgresSegmentClientToS3(t *testing.T) {
+	tracks := &store.Mapping{Name: "tracks csv", Format: "csv", Folder: "tracks", Trigger: `type = "track"`, BatchSize: 500, BatchMaxAgeSeconds: 1,
+		Columns: []store.Column{{Name: "message_id", Value: "$.messageId"}, {Name: "event_name", Value: "$.event"}}}
+	all := &store.Mapping{Name: "everything jsonl", Format: "jsonl", Folder: "all", Trigger: `type = "track" or type = "identify"`, BatchSize: 500, BatchMaxAgeSeconds: 1}
+	p := mustPipelineOn(t, pgtest.URL(t), tracks, all)
+	s := startServer(t, p.DataDir, "S3RELAY_DATABASE_URL="+p.DSN, "S3RELAY_KEY="+testKey)
+	client, err := segment.NewWithConfig(p.Source.WriteKey, segment.Config{Endpoint: s.URL, BatchSize: 100, Interval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	for i := 0; i < n; i++ {
+		var msg segment.Message = segment.Track{MessageId: fmt.Sprintf("pg-%05d", i), UserId: "u", Event: "Order Completed"}
+		if i%10 == 0 {
+			msg = segment.Identify{MessageId: fmt.Sprintf("pg-%05d", i), UserId: "u"}
+		}
+		if err := client.Enqueue(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitAllDelivered(t, tracks, n-n/10, 60*time.Second)
+	p.waitAllDelivered(t, all, n, 60*time.Second)
+	if code := s.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d\n%s", code, s.log.String())
+	}
+	for _, tt := range []struct {
+		prefix string
+		want   int
+	}{{"tracks/", n - n/10}, {"all/", n}} {
+		ids, _ := p.objectIDs(t, tt.prefix)
+		twice := 0
+		for _, c := range ids {
+			if c != 1 {
+				twice++
+			}
+		}
+		if len(ids) != tt.want || twice != 0 {
+			t.Errorf("%s: %d distinct events, %d not exactly once; want %d, 0", tt.prefix, len(ids), twice, tt.want)
+		}
 	}
 }
