@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -168,6 +169,11 @@ func (r *router) reset() {
 func (r *router) drain(ctx context.Context) error {
 	var errs int
 	for {
+		// A long drain keeps its lease renewed; once it is lost, the new
+		// holder routes what is left.
+		if !r.lead(ctx) {
+			return errLeaseLost
+		}
 		if r.refreshed.IsZero() {
 			if err := r.refresh(ctx); err != nil {
 				return err
@@ -186,6 +192,9 @@ func (r *router) drain(ctx context.Context) error {
 		}
 	}
 }
+
+// errLeaseLost ends a drain whose replica lost the router lease.
+var errLeaseLost = errors.New("lost the router lease: another replica routes the rest")
 
 // refresh loads the active mappings. A mapping whose settings or whose
 // destination changed starts again from its persisted cursor, so its open
