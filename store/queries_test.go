@@ -95,25 +95,28 @@ func TestQueriesRunOnEveryBackend(t *testing.T) {
 	if next, err := db.NextDue(ctx); err != nil || next.IsZero() {
 		t.Fatalf("next due: %v, %v", next, err)
 	}
-	if ok, err := db.StartAttempt(ctx, sealed.ID); err != nil || !ok {
+	if ok, err := db.StartAttempt(ctx, sealed.ID, "a", db.Now().Add(time.Minute)); err != nil || !ok {
 		t.Fatalf("start: %v, %v", ok, err)
 	}
-	if n, err := db.ResetInterrupted(ctx); err != nil || n != 1 {
-		t.Fatalf("reset interrupted: %d, %v", n, err)
+	if n, err := db.RecoverUploads(ctx, db.Now(), "a"); err != nil || n != 1 {
+		t.Fatalf("recover uploads: %d, %v", n, err)
 	}
-	if ok, err := db.StartAttempt(ctx, sealed.ID); err != nil || !ok {
+	if ok, err := db.StartAttempt(ctx, sealed.ID, "b", db.Now().Add(time.Minute)); err != nil || !ok {
 		t.Fatalf("start again: %v, %v", ok, err)
 	}
 	must(db.FinishAttempt(ctx, sealed.ID, store.AttemptOutcome{Status: store.StatusRetrying, NextAt: received.Add(time.Hour), RetryingSince: received,
-		Attempt: store.Attempt{N: 1, At: received, Duration: time.Second, Code: "SlowDown", Message: "slow down"}}))
+		Attempt: store.Attempt{N: 1, Replica: "b", At: received, Duration: time.Second, Code: "SlowDown", Message: "slow down"}}))
 	if n, err := db.WakeRetrying(ctx, d.ID, received); err != nil || n != 1 {
 		t.Fatalf("wake retrying: %d, %v", n, err)
 	}
 	if next, err := db.NextDueOf(ctx, d.ID, ""); err != nil || next.IsZero() {
 		t.Fatalf("next due of: %v, %v", next, err)
 	}
+	if ok, err := db.StartAttempt(ctx, sealed.ID, "b", db.Now().Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("start a second attempt: %v, %v", ok, err)
+	}
 	must(db.FinishAttempt(ctx, sealed.ID, store.AttemptOutcome{Status: store.StatusFailed, RetryingSince: received,
-		Attempt: store.Attempt{N: 2, At: received, Duration: time.Second, Code: "AccessDenied", Message: "denied"}}))
+		Attempt: store.Attempt{N: 2, Replica: "b", At: received, Duration: time.Second, Code: "AccessDenied", Message: "denied"}}))
 	if n, err := db.RetryFailed(ctx, d.ID); err != nil || n != 1 {
 		t.Fatalf("retry failed: %d, %v", n, err)
 	}
@@ -124,7 +127,8 @@ func TestQueriesRunOnEveryBackend(t *testing.T) {
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("list deliveries: %d, %v", len(ds), err)
 	}
-	if dl, attempts, err := db.DeliveryByID(ctx, sealed.ID); err != nil || len(attempts) != 2 || dl.Attempts < 0 {
+	// Two outcomes, and the attempt RecoverUploads recorded for replica a.
+	if dl, attempts, err := db.DeliveryByID(ctx, sealed.ID); err != nil || len(attempts) != 3 || dl.Attempts < 0 {
 		t.Fatalf("delivery by id: %+v, %d attempts, %v", dl, len(attempts), err)
 	}
 	if _, err := db.DestinationStats(ctx, received.Add(-time.Hour)); err != nil {
