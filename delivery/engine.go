@@ -50,6 +50,9 @@ type Config struct {
 	Grace time.Duration
 	// TempDir holds files while they upload (default os.TempDir()).
 	TempDir string
+	// ParquetRowGroupBytes is the size of a parquet file's values at which
+	// it starts another row group (default format.DefaultRowGroupBytes).
+	ParquetRowGroupBytes int64
 }
 
 func (c *Config) defaults() {

@@ -184,6 +184,16 @@ func (f *pqField) Value(base reflect.Value) reflect.Value {
 	return base.MapIndex(reflect.ValueOf(f.name))
 }
 
+// WithRowGroupBytes returns f with another row group size (see
+// Spec.RowGroupBytes).
+func (f *Format) WithRowGroupBytes(n int64) *Format {
+	g := *f
+	if n > 0 {
+		g.rowGroupBytes = n
+	}
+	return &g
+}
+
 // ColumnNulls counts the values of one column that did not fit its type
 // and were written as null.
 type ColumnNulls struct {
