@@ -356,3 +356,37 @@ func TestParquetRowGroupsBoundMemory(t *testing.T) {
 	}
 	t.Logf("%d rows, %d bytes, %d row groups, heap growth %d", n, st.Size(), groups, growth)
 }
+
+// BenchmarkEncodeParquet encodes 1,000-event files of the end-to-end
+// benchmark's events, as parquet and as csv for comparison.
+func BenchmarkEncodeParquet(b *testing.B) {
+	cols := []format.Column{{Name: "message_id", Value: "$.messageId"}, {Name: "event_name", Value: "$.event"}, {Name: "user_id", Value: "$.userId"},
+		{Name: "properties", Value: "$.properties"}, {Name: "timestamp", Value: "$.timestamp"}}
+	events := make([][]byte, 1000)
+	for k := range events {
+		events[k] = []byte(fmt.Sprintf(`{"type":"track","messageId":"b-%d-%d","userId":"user-%d","event":"Order Completed","properties":{"order":"o-%d","total":%d.5,"currency":"EUR"},"timestamp":"2026-03-01T12:00:00.%03dZ","context":{"library":{"name":"analytics-go","version":"3.3.0"}}}`, k/100, k%100, k%97, k, k%100, k%1000))
+	}
+	for _, name := range []string{"parquet", "csv"} {
+		b.Run(name, func(b *testing.B) {
+			f := MustCompile(b, format.Spec{Format: name, Columns: cols})
+			var size int
+			for i := 0; i < b.N; i++ {
+				var buf bytes.Buffer
+				enc, err := f.NewFileEncoder(&buf, len(events))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, ev := range events {
+					if err := enc.EncodeJSON(ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := enc.Close(); err != nil {
+					b.Fatal(err)
+				}
+				size = buf.Len()
+			}
+			b.ReportMetric(float64(size)/float64(len(events)), "bytes/event")
+		})
+	}
+}
