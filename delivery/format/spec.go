@@ -261,6 +261,9 @@ func (f *Format) compileTable() error {
 		if err := addName(field+".name", c.Name); err != nil {
 			return err
 		}
+		if _, ok := parquetNode(c.Type); c.Type != "" && !ok {
+			return fieldErr(field+".type", "must be one of %s (types are for parquet; csv and txt cells are text)", strings.Join(ColumnTypes(), ", "))
+		}
 		e, err := compileExpr(c.Value)
 		if err != nil {
 			return fieldErr(field+".value", "%s", err.Error())
