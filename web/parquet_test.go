@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -186,5 +187,29 @@ func TestParquetEditorTypesAndQueryIt(t *testing.T) {
 	resp, body = c.post(editPage, form)
 	if got := mustDoc(t, body).Find(`[data-testid="col-type-1-error"]`).Text(); got == "" {
 		t.Errorf("bad column type: %d, no error on col-type-1\n%s", resp.StatusCode, mustDoc(t, body).Find(`[role="alert"]`).Text())
+	}
+}
+
+// A test send of a parquet mapping writes a real .parquet object, with
+// parquet's Content-Type, that reads back as one row.
+func TestParquetTestSendWritesParquetObject(t *testing.T) {
+	r := mustMappingRig(t, true)
+	m := r.mustCreateMapping(t, `{"name": "Lake", "format": "parquet", "trigger": "type = \"track\""}`)
+	resp, out := r.api(t, http.MethodPost, "/"+m.ID+"/test-send", `{"event": {"type": "track", "event": "Signed Up", "userId": "u1", "messageId": "ts-1", "properties": {"plan": "pro"}}}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("test send: %d %s", resp.StatusCode, out)
+	}
+	var sent struct{ Key, Status string }
+	if err := json.Unmarshal([]byte(out), &sent); err != nil || sent.Status != "delivered" || !strings.HasSuffix(sent.Key, ".parquet") || !strings.Contains(sent.Key, "/dt=") {
+		t.Fatalf("test send %s (%v)", out, err)
+	}
+	head := r.MinIO.MustHeadObject(t, r.Bucket, sent.Key)
+	if *head.ContentType != format.ParquetContentType {
+		t.Errorf("Content-Type %q", *head.ContentType)
+	}
+	body := r.MinIO.MustGetObject(t, r.Bucket, sent.Key)
+	tbl, err := format.ReadTable(bytes.NewReader(body), int64(len(body)), 10)
+	if err != nil || tbl.TotalRows != 1 {
+		t.Fatalf("read back: %+v %v", tbl, err)
 	}
 }
