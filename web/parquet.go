@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+
 	"github.com/s3relay/s3relay/delivery"
 	"github.com/s3relay/s3relay/delivery/format"
 	"github.com/s3relay/s3relay/store"
@@ -33,4 +35,30 @@ func queryIt(m *store.Mapping, dest *store.Destination) *views.QueryIt {
 		bucket = "my-bucket"
 	}
 	return &views.QueryIt{Athena: c.Format.AthenaDDL(bucket, format.TableName(m.Name)), DuckDB: c.Format.DuckDBQuery(bucket)}
+}
+
+// parquetNulls counts, for a parquet delivery whose events are stored, the
+// values written as null because they did not fit their column's type;
+// nil for other files, test sends and mappings that no longer compile.
+func (s *Server) parquetNulls(ctx context.Context, d *store.Delivery) ([]format.ColumnNulls, error) {
+	if d.Test {
+		return nil, nil
+	}
+	m, err := s.db.MappingByID(ctx, d.DestinationID, d.MappingID)
+	if store.ErrorCode(err) == store.ENOTFOUND || err == nil && m.Format != store.FormatParquet {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	dest, err := s.db.DestinationByID(ctx, d.DestinationID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := delivery.Compile(m, dest.Config)
+	if err != nil {
+		return nil, nil
+	}
+	_, nulls, err := delivery.StoredTable(ctx, s.db, c, d)
+	return nulls, err
 }

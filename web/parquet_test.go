@@ -130,6 +130,15 @@ func TestParquetDeliveryDetailShowsTable(t *testing.T) {
 	if got := doc.Find(`[data-testid="parquet-warnings"]`).Text(); !strings.Contains(got, "Column user_n: 3 value(s) did not fit its type int64") {
 		t.Errorf("warnings %q, want the user ids counted as null in user_n", got)
 	}
+	token := e.mustToken(t)
+	resp, out := e.apiGet(t, "/api/v1/deliveries/"+d.ID, token)
+	var detail struct{ Nulls []format.ColumnNulls }
+	if err := json.Unmarshal([]byte(out), &detail); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET delivery: %d %s", resp.StatusCode, out)
+	}
+	if len(detail.Nulls) != 1 || detail.Nulls[0] != (format.ColumnNulls{Column: "user_n", Type: "int64", Count: 3}) {
+		t.Errorf("API nulls %+v, want 3 in user_n", detail.Nulls)
+	}
 }
 
 // The editor saves a column's parquet type from the form, says that big
