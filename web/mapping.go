@@ -828,7 +828,13 @@ func (s *Server) handleMappingNew(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.editorView(c, dest, "", storedEditor(newMapping(store.FormatCSV)), nil)
+	// ?format=parquet (or another format) starts from that format's
+	// defaults: for parquet snappy, hive keys and typed columns.
+	start := store.FormatCSV
+	if f := c.QueryParam("format"); slices.Contains([]string{store.FormatTXT, store.FormatJSONL, store.FormatJSON, store.FormatParquet}, f) {
+		start = f
+	}
+	v, err := s.editorView(c, dest, "", storedEditor(newMapping(start)), nil)
 	if err != nil {
 		return err
 	}

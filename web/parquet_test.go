@@ -222,3 +222,21 @@ func TestParquetTestSendWritesParquetObject(t *testing.T) {
 		t.Fatalf("read back: %+v %v", tbl, err)
 	}
 }
+
+// The new-mapping page started with ?format=parquet has parquet's
+// defaults: snappy, hive keys, Segment's columns with their types.
+func TestParquetNewMappingPageDefaults(t *testing.T) {
+	r := mustMappingRig(t, false)
+	c := r.mustSignedIn(t)
+	form := editorForm(t, c, r.mappingsPage()+"/new?format=parquet")
+	if form.Get("format") != "parquet" || form.Get("compression") != "snappy" || form.Get("key_preset") != "hive" {
+		t.Errorf("format %q, compression %q, key preset %q; want parquet, snappy, hive", form.Get("format"), form.Get("compression"), form.Get("key_preset"))
+	}
+	types := form["col_type"]
+	names := form["col_name"]
+	for i, n := range names {
+		if want := format.DefaultColumnType(n); i >= len(types) || types[i] != want {
+			t.Errorf("column %s: type %v, want %s", n, types, want)
+		}
+	}
+}
