@@ -39,7 +39,7 @@ type Compiled struct {
 func FormatSpec(m *store.Mapping, dest store.DestinationConfig) format.Spec {
 	cols := make([]format.Column, len(m.Columns))
 	for i, c := range m.Columns {
-		cols[i] = format.Column{Name: c.Name, Value: c.Value, Transform: c.Transform, Normalize: c.Normalize, Hash: c.Hash}
+		cols[i] = format.Column{Name: c.Name, Value: c.Value, Transform: c.Transform, Normalize: c.Normalize, Hash: c.Hash, Type: c.Type}
 	}
 	return format.Spec{
 		Format:               m.Format,
@@ -207,14 +207,21 @@ func (c *Compiled) keyFor(d *store.Delivery, sample *store.Event, msg map[string
 }
 
 // encodeTo streams events, given as their stored JSON, into w as one file
-// of rows rows.
-func (c *Compiled) encodeTo(w io.Writer, rows int, next func(func([]byte) error) error) error {
-	enc, err := c.Format.NewEncoder(w, rows)
+// of rows rows. For parquet it returns the values written as null because
+// they did not fit their column's type.
+func (c *Compiled) encodeTo(w io.Writer, rows int, next func(func([]byte) error) error) ([]format.ColumnNulls, error) {
+	enc, err := c.Format.NewFileEncoder(w, rows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := next(enc.EncodeJSON); err != nil {
-		return err
+		return nil, err
 	}
-	return enc.Close()
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	if pq, ok := enc.(*format.ParquetEncoder); ok {
+		return pq.Nulls(), nil
+	}
+	return nil, nil
 }

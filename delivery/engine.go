@@ -69,6 +69,9 @@ type Config struct {
 	// replica may take the delivery. RecoverEvery is how often the engine
 	// looks for expired upload leases (2s).
 	LeaseMargin, RecoverEvery time.Duration
+	// ParquetRowGroupBytes is the size of a parquet file's values at which
+	// it starts another row group (default format.DefaultRowGroupBytes).
+	ParquetRowGroupBytes int64
 }
 
 // DefaultReplicaID is the host name and a short random suffix, new at each

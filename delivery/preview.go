@@ -25,6 +25,26 @@ type Object struct {
 	// escaping), then at the values from the event that the key holds
 	// escaped.
 	Warnings []string `json:"warnings,omitempty"`
+	// Table shows a parquet file: its schema and first rows, read back from
+	// Body. Nulls counts the values that did not fit their column.
+	Table *format.Table        `json:"table,omitempty"`
+	Nulls []format.ColumnNulls `json:"nulls,omitempty"`
+}
+
+// PreviewRows is how many rows a parquet preview shows.
+const PreviewRows = 20
+
+// NullWarnings describes the values written as null in a parquet file.
+func NullWarnings(nulls []format.ColumnNulls) []string {
+	var out []string
+	for _, n := range nulls {
+		hint := ""
+		if n.Type == format.TypeInt64 {
+			hint = " Integers beyond int64 (such as 2^63) need a string or json column."
+		}
+		out = append(out, fmt.Sprintf("Column %s: %d value(s) did not fit its type %s and were written as null; the events are in the file.%s", n.Column, n.Count, n.Type, hint))
+	}
+	return out
 }
 
 // previewFileID names preview files; real files use their delivery id.
@@ -91,7 +111,7 @@ func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Obje
 			changes = obj.KeyChanges
 		} else {
 			var buf bytes.Buffer
-			err := c.encodeTo(&buf, len(g.events), func(encode func([]byte) error) error {
+			nulls, err := c.encodeTo(&buf, len(g.events), func(encode func([]byte) error) error {
 				for _, smp := range g.events {
 					if err := encode(smp.Raw); err != nil {
 						return err
@@ -109,6 +129,13 @@ func Render(c *Compiled, samples []Sample, now time.Time, fileID string) ([]Obje
 			o = Object{Key: key, ContentType: c.Format.ContentType(), ContentEncoding: c.Format.ContentEncoding(), Body: buf.Bytes(), Events: len(g.events)}
 			name, _ := g.msg["event"].(string)
 			changes = c.Format.KeyChanges(format.KeyInput{Event: name})
+			if c.Mapping.Format == store.FormatParquet {
+				tbl, err := format.ReadTable(bytes.NewReader(o.Body), int64(len(o.Body)), PreviewRows)
+				if err != nil {
+					return nil, err
+				}
+				o.Table, o.Nulls = tbl, nulls
+			}
 		}
 		o.Warnings = append(format.KeyWarnings(o.Key), changes...)
 		out = append(out, o)
@@ -264,4 +291,43 @@ func (e *Engine) TestSend(ctx context.Context, dest *store.Destination, m *store
 	}
 	got, _, err := e.db.DeliveryByID(ctx, d.ID)
 	return got, err
+}
+
+// StoredTable shows a parquet delivery from its stored events, as its file
+// holds them: the schema and first rows (the first PreviewRows events
+// encoded as the file encodes them), and the values of all its events
+// written as null because they did not fit their column.
+func StoredTable(ctx context.Context, db *store.DB, c *Compiled, d *store.Delivery) (*format.Table, []format.ColumnNulls, error) {
+	if c.Mapping.Format != store.FormatParquet {
+		return nil, nil, nil
+	}
+	counter := c.Format.NewNullCounter()
+	var first [][]byte
+	err := db.DeliveryBodies(ctx, d.ID, func(body []byte) error {
+		if len(first) < PreviewRows {
+			first = append(first, bytes.Clone(body))
+		}
+		return counter.Add(body)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var buf bytes.Buffer
+	_, err = c.encodeTo(&buf, len(first), func(encode func([]byte) error) error {
+		for _, b := range first {
+			if err := encode(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	tbl, err := format.ReadTable(bytes.NewReader(buf.Bytes()), int64(buf.Len()), PreviewRows)
+	if err != nil {
+		return nil, nil, err
+	}
+	tbl.TotalRows = int64(d.Events)
+	return tbl, counter.Nulls(), nil
 }

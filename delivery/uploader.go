@@ -298,11 +298,16 @@ func (e *Engine) build(ctx context.Context, c *Compiled, d *store.Delivery) (*bu
 		return nil, fmt.Errorf("build file: %w", err)
 	}
 	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	if c.Mapping.Format == store.FormatParquet && e.cfg.ParquetRowGroupBytes > 0 {
+		cc := *c
+		cc.Format = c.Format.WithRowGroupBytes(e.cfg.ParquetRowGroupBytes)
+		c = &cc
+	}
 	h := sha256.New()
 	counted := 0
 	// Rows are small: they reach the file through a buffer, not a write each.
 	w := bufio.NewWriterSize(io.MultiWriter(tmp, h), 64<<10)
-	err = c.encodeTo(w, d.Events, func(encode func([]byte) error) error {
+	_, err = c.encodeTo(w, d.Events, func(encode func([]byte) error) error {
 		return e.db.DeliveryBodies(ctx, d.ID, func(body []byte) error {
 			counted++
 			return encode(body)

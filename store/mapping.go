@@ -29,9 +29,14 @@ const (
 	FormatTXT   = "txt"
 	FormatJSONL = "jsonl"
 	FormatJSON  = "json"
+	// FormatParquet writes typed parquet files (see Column.Type).
+	FormatParquet = "parquet"
 
 	CompressionNone = "none"
 	CompressionGzip = "gzip"
+	// Snappy (the parquet default) and zstd compress inside parquet files.
+	CompressionSnappy = "snappy"
+	CompressionZstd   = "zstd"
 )
 
 // Mapping batch limits.
@@ -70,6 +75,9 @@ type Column struct {
 	Transform string `json:"transform,omitempty"`
 	Normalize string `json:"normalize,omitempty"`
 	Hash      string `json:"hash,omitempty"`
+	// Type is the column's parquet type (string, int64, double, boolean,
+	// timestamp, json, date); empty takes the default of its name.
+	Type string `json:"type,omitempty"`
 }
 
 // Mapping says which events of a destination's sources go into which files.
@@ -113,6 +121,9 @@ func (m *Mapping) ApplyDefaults() {
 	}
 	if m.Compression == "" {
 		m.Compression = CompressionNone
+		if m.Format == FormatParquet {
+			m.Compression = CompressionSnappy
+		}
 	}
 	if m.Delimiter == "" && (m.Format == FormatCSV || m.Format == FormatTXT) {
 		m.Delimiter = ","
@@ -150,10 +161,12 @@ func (m *Mapping) Validate() error {
 		return FieldErrorf("trigger", "Trigger is required, e.g. %s.", DefaultTrigger)
 	case len(m.Trigger) > MaxTriggerBytes:
 		return FieldErrorf("trigger", "Trigger must be at most %d bytes.", MaxTriggerBytes)
-	case !contains([]string{FormatCSV, FormatTXT, FormatJSONL, FormatJSON}, m.Format):
-		return FieldErrorf("format", "Format must be csv, txt, jsonl or json.")
-	case !contains([]string{CompressionNone, CompressionGzip}, m.Compression):
-		return FieldErrorf("compression", "Compression must be none or gzip.")
+	case !contains([]string{FormatCSV, FormatTXT, FormatJSONL, FormatJSON, FormatParquet}, m.Format):
+		return FieldErrorf("format", "Format must be csv, txt, jsonl, json or parquet.")
+	case m.Format == FormatParquet && !contains([]string{CompressionSnappy, CompressionZstd, CompressionGzip, CompressionNone}, m.Compression):
+		return FieldErrorf("compression", "Compression of parquet files must be snappy, zstd, gzip or none.")
+	case m.Format != FormatParquet && !contains([]string{CompressionNone, CompressionGzip}, m.Compression):
+		return FieldErrorf("compression", "Compression must be none or gzip (snappy and zstd are for parquet).")
 	case m.BatchSize < 1 || m.BatchSize > MaxBatchSize:
 		return FieldErrorf("batch_size", "Batch size must be between 1 and %d events.", MaxBatchSize)
 	case m.BatchMaxBytes < MinBatchMaxBytes || m.BatchMaxBytes > MaxBatchMaxBytes:

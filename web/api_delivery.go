@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/s3relay/s3relay/delivery/format"
 	"github.com/s3relay/s3relay/store"
 )
 
@@ -48,6 +49,9 @@ type apiAttempt struct {
 type apiDeliveryDetail struct {
 	apiDelivery
 	AttemptLog []apiAttempt `json:"attempt_log"`
+	// Nulls, for a parquet file, counts per column the values written as
+	// null because they did not fit its type (from the stored events).
+	Nulls []format.ColumnNulls `json:"nulls,omitempty"`
 }
 
 func apiDeliveryTime(t time.Time) *time.Time {
@@ -105,7 +109,11 @@ func (s *Server) handleAPIDeliveryGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIDeliveryDetail(d, attempts))
+	out := toAPIDeliveryDetail(d, attempts)
+	if out.Nulls, err = s.parquetNulls(c.Request().Context(), d); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleAPIDeliveryRetry makes a failed or retrying delivery due now and

@@ -86,6 +86,9 @@ func (in *apiMappingInput) requireTrigger() error {
 // when none is stored; none for the json format, whose keys come from its
 // key template.
 func keyPreset(m *store.Mapping) string {
+	if m.KeyPreset == "" && m.Format == store.FormatParquet {
+		return format.PresetHive
+	}
 	if m.KeyPreset == "" && m.Format != store.FormatJSON {
 		return format.PresetSegmentActions
 	}
@@ -127,6 +130,24 @@ func (in *apiMappingInput) applyTo(m *store.Mapping) {
 		}
 		if in.KeyPreset == nil && *in.Format == store.FormatJSON {
 			m.KeyPreset = ""
+		}
+		// Parquet has its own compression codecs, hive keys by default and
+		// typed columns; leaving it drops the codecs only it takes.
+		if *in.Format == store.FormatParquet {
+			if in.Compression == nil {
+				m.Compression = store.CompressionSnappy
+			}
+			if in.KeyPreset == nil {
+				m.KeyPreset = format.PresetHive
+			}
+			if in.Columns == nil {
+				m.Columns = typedColumns(m.Columns)
+				if len(m.Columns) == 0 {
+					m.Columns = typedColumns(defaultColumns())
+				}
+			}
+		} else if in.Compression == nil && (m.Compression == store.CompressionSnappy || m.Compression == store.CompressionZstd) {
+			m.Compression = store.CompressionNone
 		}
 	}
 	set := func(dst *string, src *string) {
@@ -263,6 +284,10 @@ type apiPreviewObject struct {
 	Metadata        map[string]string `json:"metadata,omitempty"`
 	Events          int               `json:"events"`
 	Warnings        []string          `json:"warnings,omitempty"`
+	// Table shows a parquet file (body base64): its schema and first rows;
+	// Nulls counts the values that did not fit their column's type.
+	Table *format.Table        `json:"table,omitempty"`
+	Nulls []format.ColumnNulls `json:"nulls,omitempty"`
 }
 
 // apiPreview is the answer of the preview route. Samples says where the
@@ -310,8 +335,12 @@ func (s *Server) handleAPIMappingPreview(c echo.Context) error {
 	for _, o := range objs {
 		p := apiPreviewObject{Key: o.Key, ContentType: o.ContentType, ContentEncoding: o.ContentEncoding, Body: string(o.Body),
 			Metadata: o.Metadata, Events: o.Events, Warnings: o.Warnings}
-		if o.ContentEncoding != "" {
+		if o.ContentEncoding != "" || o.Table != nil {
 			p.Body, p.BodyEncoding = base64.StdEncoding.EncodeToString(o.Body), "base64"
+		}
+		if o.Table != nil {
+			p.Table, p.Nulls = o.Table, o.Nulls
+			p.Warnings = append(p.Warnings, delivery.NullWarnings(o.Nulls)...)
 		}
 		out.Objects = append(out.Objects, p)
 	}

@@ -326,6 +326,20 @@ func (s *Server) deliveryPreview(ctx context.Context, d *store.Delivery, dest *s
 	if err != nil {
 		return p, err
 	}
+	if plain.Format == store.FormatParquet {
+		compiled, err := delivery.Compile(m, dest.Config)
+		if err != nil {
+			p.Problem = "The mapping's current settings are not valid, so the rows cannot be shown: " + store.ErrorMessage(err)
+			return p, nil
+		}
+		tbl, nulls, err := delivery.StoredTable(ctx, s.db, compiled, d)
+		if err != nil {
+			p.Problem = "The rows cannot be encoded with the mapping's current settings: " + err.Error()
+			return p, nil
+		}
+		p.Table, p.Shown = parquetTable(tbl, nulls), len(tbl.Rows)
+		return p, nil
+	}
 	if plain.Format == store.FormatJSON {
 		for _, msg := range msgs {
 			obj, err := compiled.Format.Object(msg.Msg, d.CreatedAt)

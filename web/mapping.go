@@ -133,9 +133,11 @@ func newMapping(f string) *store.Mapping {
 		m.Columns = defaultColumns()
 		m.AudienceActionColumnName = format.DefaultAudienceActionColumn
 		m.BatchSizeColumnName = format.DefaultBatchSizeColumn
+	case store.FormatParquet:
+		m.Columns = typedColumns(defaultColumns())
 	}
 	if f != store.FormatJSON {
-		m.KeyPreset = format.PresetSegmentActions
+		m.KeyPreset = keyPreset(m)
 	}
 	m.ApplyDefaults()
 	return m
@@ -147,6 +149,18 @@ func defaultColumns() []store.Column {
 		cols = append(cols, store.Column{Name: c.Name, Value: c.Value, Normalize: c.Normalize, Hash: c.Hash})
 	}
 	return cols
+}
+
+// typedColumns gives columns without a type the parquet type of their name.
+func typedColumns(cols []store.Column) []store.Column {
+	out := make([]store.Column, len(cols))
+	for i, c := range cols {
+		if c.Type == "" {
+			c.Type = format.DefaultColumnType(c.Name)
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // compileMapping checks a mapping completely and compiles it, as the engine
@@ -161,7 +175,7 @@ func compileMapping(m *store.Mapping, dest *store.Destination) (*delivery.Compil
 	return c, explain(err)
 }
 
-var columnField = regexp.MustCompile(`^columns\[(\d+)\]\.(name|value|transform|normalize|hash)$`)
+var columnField = regexp.MustCompile(`^columns\[(\d+)\]\.(name|value|transform|normalize|hash|type)$`)
 
 // fieldLabel names an API field the way the editor labels it.
 func fieldLabel(field string) string {
@@ -240,8 +254,10 @@ func editorOptions() views.MappingOptions {
 			{Value: store.FormatTXT, Label: "TXT (delimited text)"},
 			{Value: store.FormatJSONL, Label: "JSONL, one event per line (Segment classic, Astronomer)"},
 			{Value: store.FormatJSON, Label: "JSON, one object per event (Outpost)"},
+			{Value: store.FormatParquet, Label: "Parquet, typed columns (Athena, Glue, Spark, DuckDB)"},
 		},
-		Compressions: []views.Option{{Value: store.CompressionNone, Label: "None"}, {Value: store.CompressionGzip, Label: "gzip"}},
+		Compressions: []views.Option{{Value: store.CompressionNone, Label: "None"}, {Value: store.CompressionGzip, Label: "gzip"},
+			{Value: store.CompressionSnappy, Label: "Snappy (parquet only, its default)"}, {Value: store.CompressionZstd, Label: "zstd (parquet only)"}},
 		KeyPresets: []views.Option{
 			{Value: format.PresetSegmentActions, Label: "Segment Actions: <folder>/<prefix>_<time>.<ext>"},
 			{Value: format.PresetSegmentClassic, Label: "Segment Classic: segment-logs/<source>/<day>/… (gzip)"},
@@ -260,6 +276,9 @@ func editorOptions() views.MappingOptions {
 			{Value: store.PartitionTimeEvent, Label: "Event time (each event's own UTC hour)"},
 		},
 		Fields: match.Fields(),
+	}
+	for _, t := range format.ColumnTypes() {
+		o.ColumnTypes = append(o.ColumnTypes, views.Option{Value: t, Label: t})
 	}
 	names := map[string]string{",": "comma", "|": "pipe", ";": "semicolon", ":": "colon"}
 	for _, d := range format.Delimiters() {
@@ -304,7 +323,11 @@ func columnRows(cols []store.Column) []views.ColumnRow {
 		if c.Transform != "" {
 			n, h = splitTransform(c.Transform)
 		}
-		rows = append(rows, views.ColumnRow{Name: c.Name, Value: c.Value, Normalize: orNone(n), Hash: orNone(h)})
+		typ := c.Type
+		if typ == "" {
+			typ = format.DefaultColumnType(c.Name)
+		}
+		rows = append(rows, views.ColumnRow{Name: c.Name, Value: c.Value, Normalize: orNone(n), Hash: orNone(h), Type: typ})
 	}
 	return rows
 }
@@ -415,12 +438,12 @@ func readEditor(c echo.Context) (*editor, error) {
 	f.BatchSizeColumnName, f.AudienceActionColumnName = form.Get("batch_size_column_name"), form.Get("audience_action_column_name")
 	f.PartitionTime, f.PartitionWindowHours = form.Get("partition_time"), form.Get("partition_window_hours")
 	f.TestEvent = form.Get("test_event")
-	names, values, normalizes, hashes := form["col_name"], form["col_value"], form["col_normalize"], form["col_hash"]
+	names, values, normalizes, hashes, types := form["col_name"], form["col_value"], form["col_normalize"], form["col_hash"], form["col_type"]
 	// col_transform is the older form's single select; a script that still
 	// posts it gets the same column.
 	transforms := form["col_transform"]
 	for i := range max(len(names), len(values), len(normalizes), len(hashes), len(transforms)) {
-		row := views.ColumnRow{Name: at(names, i), Value: at(values, i), Normalize: at(normalizes, i), Hash: at(hashes, i)}
+		row := views.ColumnRow{Name: at(names, i), Value: at(values, i), Normalize: at(normalizes, i), Hash: at(hashes, i), Type: at(types, i)}
 		if t := at(transforms, i); t != "" && row.Normalize == "" && row.Hash == "" {
 			row.Normalize, row.Hash = splitTransform(t)
 			if row.Normalize == "" {
@@ -519,7 +542,11 @@ func (ed *editor) toMapping() *store.Mapping {
 		m.FileExtension = m.Format
 	}
 	for _, c := range f.Columns {
-		m.Columns = append(m.Columns, store.Column{Name: c.Name, Value: c.Value, Normalize: columnTransform(c.Normalize), Hash: columnTransform(c.Hash)})
+		col := store.Column{Name: c.Name, Value: c.Value, Normalize: columnTransform(c.Normalize), Hash: columnTransform(c.Hash)}
+		if m.Format == store.FormatParquet {
+			col.Type = c.Type
+		}
+		m.Columns = append(m.Columns, col)
 	}
 	number := func(id, label, text string) int64 {
 		text = strings.TrimSpace(text)
@@ -628,9 +655,14 @@ func (s *Server) preview(ctx context.Context, dest *store.Destination, ed *edito
 			p.More++
 			continue
 		}
-		body, truncated := previewBody(o)
-		p.Objects = append(p.Objects, views.PreviewObject{Key: o.Key, Warnings: o.Warnings, ContentType: o.ContentType,
-			ContentEncoding: o.ContentEncoding, Events: o.Events, Body: body, Truncated: truncated})
+		po := views.PreviewObject{Key: o.Key, Warnings: o.Warnings, ContentType: o.ContentType,
+			ContentEncoding: o.ContentEncoding, Events: o.Events}
+		if o.Table != nil {
+			po.Table = parquetTable(o.Table, o.Nulls)
+		} else {
+			po.Body, po.Truncated = previewBody(o)
+		}
+		p.Objects = append(p.Objects, po)
 	}
 	return p, nil
 }
@@ -796,7 +828,13 @@ func (s *Server) handleMappingNew(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.editorView(c, dest, "", storedEditor(newMapping(store.FormatCSV)), nil)
+	// ?format=parquet (or another format) starts from that format's
+	// defaults: for parquet snappy, hive keys and typed columns.
+	start := store.FormatCSV
+	if f := c.QueryParam("format"); slices.Contains([]string{store.FormatTXT, store.FormatJSONL, store.FormatJSON, store.FormatParquet}, f) {
+		start = f
+	}
+	v, err := s.editorView(c, dest, "", storedEditor(newMapping(start)), nil)
 	if err != nil {
 		return err
 	}
@@ -812,6 +850,7 @@ func (s *Server) handleMappingEdit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	v.QueryIt = queryIt(m, dest)
 	return s.render(c, http.StatusOK, views.MappingEditor(v))
 }
 

@@ -249,7 +249,7 @@ func TestMappingAPIValidation(t *testing.T) {
 		{"batch size", "POST", `{"name": "x", "batch_size": 100001}`, 400, "batch_size", ""},
 		{"batch bytes", "POST", `{"name": "x", "batch_max_bytes": 10}`, 400, "batch_max_bytes", ""},
 		{"unknown field", "POST", `{"name": "x", "colour": "red"}`, 400, "colour", "Unknown field"},
-		{"unknown column field", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a", "type": "string"}]}`, 400, "type", "Unknown field"},
+		{"unknown column field", "POST", `{"name": "x", "columns": [{"name": "a", "value": "$.a", "kind": "string"}]}`, 400, "kind", "Unknown field"},
 		{"wrong type", "POST", `{"name": "x", "batch_size": "ten"}`, 400, "batch_size", "number"},
 		{"id on create", "POST", `{"id": "map_mine", "name": "x"}`, 400, "id", ""},
 		{"patch trigger syntax", "PATCH", `{"trigger": "(type = \"track\""}`, 400, "trigger", "column"},

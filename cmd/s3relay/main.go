@@ -308,6 +308,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	perDest := fs.String("uploads-per-destination", env("S3RELAY_UPLOADS_PER_DESTINATION", "4"), "concurrent uploads to one destination (env S3RELAY_UPLOADS_PER_DESTINATION)")
 	attempts := fs.String("max-attempts", env("S3RELAY_MAX_ATTEMPTS", "0"), "attempts after which a delivery fails even inside --retry-for; 0 for no limit (env S3RELAY_MAX_ATTEMPTS)")
 	retryFor := fs.String("retry-for", env("S3RELAY_RETRY_FOR", "24h"), "how long a delivery failing for a retryable reason is retried before it fails (env S3RELAY_RETRY_FOR)")
+	rowGroup := fs.String("parquet-row-group-bytes", env("S3RELAY_PARQUET_ROW_GROUP_BYTES", "67108864"), "size of a parquet file's values at which it starts another row group (env S3RELAY_PARQUET_ROW_GROUP_BYTES)")
 	backoffMax := fs.String("max-backoff", env("S3RELAY_MAX_BACKOFF", "5m"), "longest wait between attempts (env S3RELAY_MAX_BACKOFF)")
 	denyPrivate, denyErr := strconv.ParseBool(env("S3RELAY_DENY_PRIVATE_ENDPOINTS", "false"))
 	if denyErr != nil {
@@ -339,6 +340,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.Engine.RetryFor, err = time.ParseDuration(*retryFor); err != nil || cfg.Engine.RetryFor < time.Minute {
 		return &usageError{fmt.Sprintf("--retry-for %q: want a duration of at least 1m, such as 24h", *retryFor)}
+	}
+	if cfg.Engine.ParquetRowGroupBytes, err = strconv.ParseInt(*rowGroup, 10, 64); err != nil || cfg.Engine.ParquetRowGroupBytes < 1<<20 {
+		return &usageError{fmt.Sprintf("--parquet-row-group-bytes %q: want a whole number of bytes, at least 1048576", *rowGroup)}
 	}
 	if cfg.Engine.BackoffMax, err = time.ParseDuration(*backoffMax); err != nil || cfg.Engine.BackoffMax < time.Second {
 		return &usageError{fmt.Sprintf("--max-backoff %q: want a duration of at least 1s, such as 5m", *backoffMax)}

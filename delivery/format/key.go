@@ -115,6 +115,9 @@ func (f *Format) compileKey() error {
 	k := keyLayout{preset: f.spec.KeyPreset, filename: f.spec.FilenamePrefix}
 	if k.preset == "" {
 		k.preset = PresetSegmentActions
+		if f.spec.Format == Parquet {
+			k.preset = PresetHive
+		}
 	}
 	var err error
 	if k.prefix, err = normalizeFolder(f.spec.PathPrefix); err != nil {

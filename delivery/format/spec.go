@@ -3,6 +3,9 @@ package format
 import (
 	"fmt"
 	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
 )
 
 // Output formats of a mapping.
@@ -44,6 +47,9 @@ type Column struct {
 	Transform string
 	Normalize string
 	Hash      string
+	// Type is the parquet column type (see ColumnTypes); empty is
+	// DefaultColumnType of the name. Other formats ignore it.
+	Type string
 }
 
 // Spec is everything that decides a mapping's bytes and keys: the mapping's
@@ -60,8 +66,12 @@ type Spec struct {
 	// jsonl (default: the format's name). The json format takes its keys
 	// from KeyTemplate and ignores it.
 	FileExtension string
-	// Compression is none or gzip (default none).
+	// Compression is none or gzip (default none); parquet also takes
+	// snappy and zstd (inside the file, default snappy).
 	Compression string
+	// RowGroupBytes is the size of a parquet file's values at which it
+	// starts another row group (default DefaultRowGroupBytes).
+	RowGroupBytes int64
 	// AudienceActionColumn and BatchSizeColumn name the extra csv/txt
 	// columns; empty leaves a column out.
 	AudienceActionColumn string
@@ -137,6 +147,11 @@ type Format struct {
 	batchSize bool
 	key       keyLayout
 	object    expr
+	// parquet
+	pq            []pqColumn
+	schema        *parquet.Schema
+	codec         compress.Codec
+	rowGroupBytes int64
 }
 
 type column struct {
@@ -150,8 +165,11 @@ func Compile(spec Spec) (*Format, error) {
 	f := &Format{spec: spec}
 	if f.spec.Compression == "" {
 		f.spec.Compression = None
+		if spec.Format == Parquet {
+			f.spec.Compression = Snappy
+		}
 	}
-	if f.spec.Compression != None && f.spec.Compression != Gzip {
+	if f.spec.Compression != None && f.spec.Compression != Gzip && spec.Format != Parquet {
 		return nil, fieldErr("compression", "must be none or gzip")
 	}
 	var err error
@@ -162,10 +180,12 @@ func Compile(spec Spec) (*Format, error) {
 		err = f.compileExtension("jsonl", "ndjson", "json")
 	case JSON:
 		err = f.compileObject()
+	case Parquet:
+		err = f.compileParquet()
 	case "":
 		return nil, fieldErr("format", "is required")
 	default:
-		return nil, fieldErr("format", "must be csv, txt, jsonl or json")
+		return nil, fieldErr("format", "must be csv, txt, jsonl, json or parquet")
 	}
 	if err != nil {
 		return nil, err
@@ -241,6 +261,9 @@ func (f *Format) compileTable() error {
 		if err := addName(field+".name", c.Name); err != nil {
 			return err
 		}
+		if _, ok := parquetNode(c.Type); c.Type != "" && !ok {
+			return fieldErr(field+".type", "must be one of %s (types are for parquet; csv and txt cells are text)", strings.Join(ColumnTypes(), ", "))
+		}
 		e, err := compileExpr(c.Value)
 		if err != nil {
 			return fieldErr(field+".value", "%s", err.Error())
@@ -313,6 +336,8 @@ func (f *Format) ContentType() string {
 	switch {
 	case f.spec.Format == JSON:
 		return "application/json"
+	case f.spec.Format == Parquet:
+		return ParquetContentType
 	case strings.HasPrefix(f.ext, "csv"):
 		return "text/csv"
 	default:
@@ -322,7 +347,7 @@ func (f *Format) ContentType() string {
 
 // ContentEncoding returns "gzip" for gzip-compressed objects and "" otherwise.
 func (f *Format) ContentEncoding() string {
-	if f.spec.Compression == Gzip {
+	if f.spec.Compression == Gzip && f.spec.Format != Parquet {
 		return "gzip"
 	}
 	return ""

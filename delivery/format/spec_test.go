@@ -15,7 +15,7 @@ func TestCompileErrors(t *testing.T) {
 		wantText  string
 	}{
 		{"format required", format.Spec{}, "format", "required"},
-		{"unknown format", format.Spec{Format: "parquet"}, "format", "csv, txt, jsonl or json"},
+		{"unknown format", format.Spec{Format: "xml"}, "format", "csv, txt, jsonl, json or parquet"},
 		{"unknown compression", format.Spec{Format: format.JSONL, Compression: "zstd"}, "compression", "none or gzip"},
 		{"unknown delimiter", format.Spec{Format: format.CSV, Delimiter: "\t", Columns: cols}, "delimiter", `"tab"`},
 		{"csv extension choices", format.Spec{Format: format.CSV, FileExtension: "tsv", Columns: cols}, "file_extension", "csv, txt"},
