@@ -203,7 +203,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Engine = delivery.New(m.DB, clients, m.Log, m.Config.Engine)
 	m.Events.OnCommit = m.Engine.Notify
 	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
-	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog},
+	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog, DataDir: m.Config.DataDir},
 		web.Deps{DB: m.DB, Keys: keys, Log: m.Log, Events: m.Events, TestSender: m.Engine, Uploads: m.Engine,
 			Destinations: delivery.NewTester(m.DB, clients)})
 	if err == nil {
