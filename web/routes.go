@@ -51,7 +51,7 @@ func (s *Server) routes() {
 	app.POST("/sources/:id/delete", s.handleSourceDelete)
 	app.GET("/destinations", s.handleDestinationList)
 	app.GET("/destinations/new", s.handleDestinationNew)
-	app.GET("/destinations/new/:step", s.handleDestinationNewRestart)
+	app.GET("/destinations/new/:step", s.handleDestinationNewShow)
 	app.POST("/destinations/new/:step", s.handleDestinationNewStep)
 	app.POST("/destinations/new/access-help", s.handleAccessHelp)
 	app.GET("/destinations/:id/:step", s.handleDestinationStep)
