@@ -272,7 +272,7 @@ func (s *Server) handleDestinationList(c echo.Context) error {
 		row := views.DestinationRow{
 			ID: d.ID, Name: d.Name, Bucket: d.Config.Bucket, PathPrefix: d.Config.PathPrefix, Region: d.Config.Region,
 			Endpoint: d.Config.Endpoint, Enabled: d.Enabled, Health: d.Health, HealthMessage: d.HealthMessage,
-			LastTest: testResultView(d.LastTest, d.Config.Auth),
+			HealthCode: d.HealthCode, HealthFailures: d.HealthFailures, LastTest: lastTestView(d),
 		}
 		for _, id := range d.SourceIDs {
 			row.Sources = append(row.Sources, names[id])
@@ -708,7 +708,7 @@ func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
 		v.EnabledMappings = enabledCount(ms)
 	}
 	if w.stored != nil {
-		v.Test = testResultView(w.stored.LastTest, w.stored.Config.Auth)
+		v.Test = lastTestView(w.stored)
 		v.Enabled = w.stored.Enabled || w.stored.WizardStep != ""
 	}
 	return s.render(c, status, views.DestinationWizard(v))
@@ -783,6 +783,14 @@ func identityProblem(err error) string {
 		msg = msg[:maxLen] + "…"
 	}
 	return "sts:GetCallerIdentity failed: " + msg
+}
+
+// lastTestView is a destination's last test, saying whether its settings
+// changed since.
+func lastTestView(d *store.Destination) views.TestResultView {
+	v := testResultView(d.LastTest, d.Config.Auth)
+	v.SettingsChanged = d.SettingsChangedSinceTest()
+	return v
 }
 
 // testResultView turns a stored test result into its view, listing the
