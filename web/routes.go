@@ -56,6 +56,7 @@ func (s *Server) routes() {
 	app.GET("/destinations/new/:step", s.handleDestinationNewShow)
 	app.POST("/destinations/new/:step", s.handleDestinationNewStep)
 	app.POST("/destinations/new/access-help", s.handleAccessHelp)
+	app.GET("/destinations/:id", s.handleDestinationShow)
 	app.GET("/destinations/:id/:step", s.handleDestinationStep)
 	app.POST("/destinations/:id/:step", s.handleDestinationSaveStep)
 	app.POST("/destinations/:id/access-help", s.handleAccessHelp)
