@@ -31,7 +31,7 @@ func TestDestinationPage(t *testing.T) {
 	}
 
 	_, body := c.get("/destinations")
-	href := mustDoc(t, body).Find(`[data-testid="destination-row"][data-id="` + dest.ID + `"] [data-testid="destination-name"]`).AttrOr("href", "")
+	href := mustDoc(t, body).Find(`[data-testid="destination-row"][data-id="`+dest.ID+`"] [data-testid="destination-name"]`).AttrOr("href", "")
 	if want := "/destinations/" + dest.ID; href != want {
 		t.Fatalf("the list links the name to %q, want %q", href, want)
 	}
@@ -76,7 +76,7 @@ func TestDestinationPage(t *testing.T) {
 		"edit-mappings": "/destinations/" + dest.ID + "/mappings",
 		"test-link":     "/destinations/" + dest.ID + "/test",
 	} {
-		if got := doc.Find(`[data-testid="` + testid + `"]`).AttrOr("href", ""); got != want {
+		if got := doc.Find(`[data-testid="`+testid+`"]`).AttrOr("href", ""); got != want {
 			t.Errorf("%s links to %q, want %q", testid, got, want)
 		}
 	}
