@@ -71,3 +71,30 @@ func TestBucketStepTakesPastedURLsAndHasNoPlaceholders(t *testing.T) {
 		t.Errorf("Access Key ID has no e.g. hint: %q", strings.Join(strings.Fields(hint), " "))
 	}
 }
+
+// TestWizardBackAfterCreateOpensTheStoredDestination: once the access step
+// created the destination, Back to the new-destination steps opens that
+// destination's own steps instead of a second, blank draft; starting a new
+// destination clears the draft.
+func TestWizardBackAfterCreateOpensTheStoredDestination(t *testing.T) {
+	miniotest.IsolateAWSEnv(t)
+	e := MustEnv(t)
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	form := map[string][]string{"name": {"Created"}, "bucket": {"my-events"}, "region": {"eu-west-1"}, "auth": {"keys"},
+		"key": {"AKIAIOSFODNN7EXAMPLE"}, "secret": {"s"}}
+	resp, body := c.post("/destinations/new/access", withCSRF(c, form))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: status %d\n%s", resp.StatusCode, body)
+	}
+	id := strings.Split(resp.Header.Get("Location"), "/")[2]
+	resp, _ = c.get("/destinations/new/access")
+	if got, want := resp.Header.Get("Location"), "/destinations/"+id+"/access"; resp.StatusCode != http.StatusSeeOther || got != want {
+		t.Errorf("Back to the access step after create: status %d to %q, want 303 to %q", resp.StatusCode, got, want)
+	}
+	c.get("/destinations/new")
+	resp, body = c.get("/destinations/new/name")
+	if resp.StatusCode != http.StatusOK || mustDoc(t, body).Find("#name").AttrOr("value", "") != "" {
+		t.Errorf("a new destination after create: status %d, name %q; want a blank first step", resp.StatusCode, mustDoc(t, body).Find("#name").AttrOr("value", ""))
+	}
+}
