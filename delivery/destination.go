@@ -72,7 +72,7 @@ func NewTester(db *store.DB, clients *s3.Factory) *Tester {
 
 // Test runs the connection test of destination id with its stored settings,
 // as deliveries will use them, records the outcome as the destination's last
-// test (a pass marks it healthy) and returns it. Returns ENOTFOUND.
+// test (a pass marks a destination of unknown health healthy) and returns it. Returns ENOTFOUND.
 func (t *Tester) Test(ctx context.Context, id string) (store.TestResult, error) {
 	d, err := t.db.DestinationByID(ctx, id)
 	if err != nil {
@@ -84,7 +84,7 @@ func (t *Tester) Test(ctx context.Context, id string) (store.TestResult, error) 
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), testTimeout)
 	defer cancel()
 	res := t.clients.TestConnection(tctx, S3Config(d))
-	out := store.TestResult{OK: res.OK, At: t.db.Now(), Steps: make([]store.TestStep, 0, len(res.Steps))}
+	out := store.TestResult{OK: res.OK, At: t.db.Now(), Steps: make([]store.TestStep, 0, len(res.Steps)), Settings: d.SettingsFingerprint()}
 	for _, s := range res.Steps {
 		out.Steps = append(out.Steps, store.TestStep(s))
 	}

@@ -233,3 +233,46 @@ func (db *DB) StoredEventCount(ctx context.Context, deliveryID string) (int, err
 	}
 	return n, nil
 }
+
+// MappingDeliveryStats is what a mapping has delivered, its test sends left out.
+type MappingDeliveryStats struct {
+	// Files and Events count its delivered files and their events.
+	Files, Events int64
+	// LastDeliveredAt is when its latest file was written; zero when none was.
+	LastDeliveredAt time.Time
+	// Failed counts its failed files.
+	Failed int64
+}
+
+// MappingDeliveryStatsOf returns the delivery counts of each mapping of a
+// destination that has delivered or failed a file, by mapping id.
+func (db *DB) MappingDeliveryStatsOf(ctx context.Context, destID string) (map[string]*MappingDeliveryStats, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT mapping_id,
+		coalesce(sum(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
+		coalesce(sum(CASE WHEN status = ? THEN events ELSE 0 END), 0),
+		coalesce(max(CASE WHEN status = ? THEN delivered_at END), 0),
+		coalesce(sum(CASE WHEN status = ? THEN 1 ELSE 0 END), 0)
+		FROM deliveries WHERE destination_id = ? AND test = ? GROUP BY mapping_id`,
+		StatusDelivered, StatusDelivered, StatusDelivered, StatusFailed, destID, false)
+	if err != nil {
+		return nil, fmt.Errorf("mapping delivery stats: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*MappingDeliveryStats{}
+	for rows.Next() {
+		var id string
+		var last int64
+		st := &MappingDeliveryStats{}
+		if err := rows.Scan(&id, &st.Files, &st.Events, &last, &st.Failed); err != nil {
+			return nil, fmt.Errorf("mapping delivery stats: %w", err)
+		}
+		if last > 0 {
+			st.LastDeliveredAt = fromMS(last)
+		}
+		out[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mapping delivery stats: %w", err)
+	}
+	return out, nil
+}

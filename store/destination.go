@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,6 +117,29 @@ type TestResult struct {
 	OK    bool       `json:"ok"`
 	Steps []TestStep `json:"steps"`
 	At    time.Time  `json:"at"`
+	// Settings is the SettingsFingerprint of the settings tested, so that a
+	// page can say when they changed since; "" for tests recorded before it.
+	Settings string `json:"settings,omitempty"`
+}
+
+// SettingsFingerprint is a digest of what a connection test depends on: the
+// destination's configuration and credentials. It changes with any edit of
+// them and with nothing else (not its name, sources or being turned on).
+func (d *Destination) SettingsFingerprint() string {
+	h := sha256.New()
+	cfg, _ := json.Marshal(d.Config)
+	h.Write(cfg)
+	for _, v := range []string{d.Credentials.Key, d.Credentials.Secret, d.Credentials.Session, d.Credentials.ExternalID} {
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// SettingsChangedSinceTest reports whether the destination's settings were
+// edited after its last connection test.
+func (d *Destination) SettingsChangedSinceTest() bool {
+	return d.LastTest != nil && d.LastTest.Settings != "" && d.LastTest.Settings != d.SettingsFingerprint()
 }
 
 // Destination is an S3 bucket that events are delivered to.
@@ -704,7 +729,13 @@ func (db *DB) RecordTest(ctx context.Context, id string, r TestResult) error {
 		return Errorf(ENOTFOUND, "Destination not found.")
 	}
 	if r.OK {
-		return db.SetHealth(ctx, id, HealthHealthy, "")
+		// A pass says the connection works now; while uploads fail, the
+		// next upload, not the test, says whether they work again.
+		_, err := db.write.ExecContext(ctx, `UPDATE destinations SET health = ?, health_message = '', health_changed_at = ?
+			WHERE id = ? AND health = ?`, HealthHealthy, ms(db.Now()), id, HealthUnknown)
+		if err != nil {
+			return fmt.Errorf("record test: %w", err)
+		}
 	}
 	return nil
 }

@@ -144,7 +144,7 @@ func Setup(v SetupView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<article class=\"auth-card\"><header><h1>Set up s3relay</h1><p>Create the first administrator. The setup code is printed in the server's log, on the line that contains <code>setup_code=</code>.</p></header>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<article class=\"auth-card\"><header><h1>Set up s3relay</h1><p>Create the first administrator. The setup code is printed in the server's log, on the line that contains <code>setup_code=</code>: 12 letters and digits in three groups, such as <code>ABCD-EFGH-JK23</code> (case, spaces and dashes do not matter). It stays the same across restarts until an administrator is created.</p></header>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -168,11 +168,11 @@ func Setup(v SetupView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Field("password", "Password", "password", "", v.Errors, templ.Attributes{"autocomplete": "new-password", "required": true, "minlength": "8"}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Field("password", "Password", "password", "", v.Errors, templ.Attributes{"autocomplete": "new-password", "required": true, "minlength": "8", "aria-describedby": "password-rule"}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<button type=\"submit\">Create administrator</button></form></article>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<small class=\"field-help\" id=\"password-rule\" data-testid=\"password-rule\">At least 8 characters and at most 72 bytes.</small> <button type=\"submit\">Create administrator</button></form></article>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -8,7 +8,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +40,45 @@ func newSetupCode() string {
 		sb.WriteByte(setupAlphabet[int(v)%len(setupAlphabet)])
 	}
 	return sb.String()
+}
+
+// setupCodeFile is the name, in the data dir, of the file that keeps the
+// setup code until it is used.
+const setupCodeFile = "setup-code"
+
+// loadSetupCode returns the setup code kept in the data dir, or makes a new
+// one and keeps it there (mode 0600): a code copied from an earlier run's log
+// still works until an administrator exists.
+func (s *Server) loadSetupCode() (string, error) {
+	if s.cfg.DataDir == "" {
+		return newSetupCode(), nil
+	}
+	path := filepath.Join(s.cfg.DataDir, setupCodeFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if code := strings.TrimSpace(string(b)); len(normalizeSetupCode(code)) == 12 {
+			return code, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read setup code: %w", err)
+	}
+	code := newSetupCode()
+	if err := os.WriteFile(path, []byte(code+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep setup code: %w", err)
+	}
+	return code, nil
+}
+
+// forgetSetupCode ends the setup code for good, once an administrator exists.
+func (s *Server) forgetSetupCode() {
+	s.setupMu.Lock()
+	s.setupCode = ""
+	s.setupMu.Unlock()
+	if s.cfg.DataDir == "" {
+		return
+	}
+	if err := os.Remove(filepath.Join(s.cfg.DataDir, setupCodeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("could not remove the used setup code", "err", err)
+	}
 }
 
 // normalizeSetupCode forgives case, spaces and dashes in a typed code.
@@ -87,7 +129,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 	s.setupMu.Unlock()
 	typed := normalizeSetupCode(c.FormValue("code"))
 	if code == "" || subtle.ConstantTimeCompare([]byte(typed), []byte(normalizeSetupCode(code))) != 1 {
-		v.Errors = views.FormErrors{"code": "This is not the setup code. Copy it from the server's log, on the line that contains setup_code=."}
+		v.Errors = views.FormErrors{"code": "This is not the setup code. Copy it from the server's log, on the line that contains setup_code= (12 letters and digits, as XXXX-XXXX-XXXX); the code stays the same across restarts until it is used."}
 		return s.render(c, http.StatusUnprocessableEntity, views.Setup(v))
 	}
 	u, err := s.db.CreateFirstUser(c.Request().Context(), v.Email, c.FormValue("password"))
@@ -101,9 +143,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 		v.Errors = formErrors(err, nil)
 		return s.render(c, http.StatusUnprocessableEntity, views.Setup(v))
 	}
-	s.setupMu.Lock()
-	s.setupCode = ""
-	s.setupMu.Unlock()
+	s.forgetSetupCode()
 	s.log.Info("administrator created through the setup page", "email", u.Email)
 	if err := s.signIn(c, u.ID); err != nil {
 		return err

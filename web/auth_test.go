@@ -3,6 +3,8 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -203,4 +205,51 @@ func mustURL(tb testing.TB, s string) *url.URL {
 		tb.Fatal(err)
 	}
 	return u
+}
+
+// TestSetupCodeSurvivesRestartUntilUsed restarts the server on the same data
+// dir: the code printed by the first run still works, the page states its
+// format and the password rule, and once used the code is gone.
+func TestSetupCodeSurvivesRestartUntilUsed(t *testing.T) {
+	dir := t.TempDir()
+	first := MustEnv(t, envOptions{noAdmin: true, dataDir: dir})
+	m := setupCodeRE.FindStringSubmatch(first.Log.String())
+	if m == nil {
+		t.Fatalf("no setup code in the log:\n%s", first.Log.String())
+	}
+	code := m[1]
+	fi, err := os.Stat(filepath.Join(dir, "setup-code"))
+	if err != nil {
+		t.Fatalf("setup code not kept in the data dir: %v", err)
+	}
+	if got, want := fi.Mode().Perm(), os.FileMode(0o600); got != want {
+		t.Errorf("setup-code mode = %v, want %v", got, want)
+	}
+	first.HTTP.Close()
+
+	second := MustEnv(t, envOptions{noAdmin: true, dataDir: dir})
+	m2 := setupCodeRE.FindStringSubmatch(second.Log.String())
+	if m2 == nil || m2[1] != code {
+		t.Fatalf("after a restart the log prints %v, want the same code %q", m2, code)
+	}
+	c := second.client(t)
+	_, body := c.get("/setup")
+	doc := mustDoc(t, body)
+	if text := doc.Find("header").Text(); !strings.Contains(text, "12 letters and digits") {
+		t.Errorf("setup page does not state the code's format: %q", text)
+	}
+	if text := doc.Find(`[data-testid="password-rule"]`).Text(); !strings.Contains(text, "At least 8 characters") {
+		t.Errorf("password rule = %q", text)
+	}
+	resp, _ := c.post("/setup", url.Values{"_csrf": {c.csrf("/setup")}, "code": {code}, "email": {"root@example.com"}, "password": {"long enough pw"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("code of the first run: status %d location %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "setup-code")); !os.IsNotExist(err) {
+		t.Errorf("setup-code still there after it was used: %v", err)
+	}
+	third := MustEnv(t, envOptions{noAdmin: true, dataDir: dir})
+	if strings.Contains(third.Log.String(), "setup_code=") {
+		t.Errorf("with an admin, a restart prints a setup code:\n%s", third.Log.String())
+	}
 }

@@ -118,6 +118,12 @@ func readBucketStep(f formValues, d *store.Destination) error {
 	c.Bucket, c.Region, c.Endpoint = f.get("bucket"), f.get("region"), f.get("endpoint")
 	c.ForcePathStyle = f.get("force_path_style") == "true" || f.get("force_path_style") == "on"
 	c.PathPrefix, c.StorageClass = f.get("path_prefix"), f.get("storage_class")
+	if bucket, prefix, ok := splitBucketPaste(c.Bucket); ok {
+		c.Bucket = bucket
+		if c.PathPrefix == "" {
+			c.PathPrefix = prefix
+		}
+	}
 	c.ServerSideEncryption, c.KMSKeyID = f.get("server_side_encryption"), f.get("kms_key_id")
 	md, err := parseDeliveryMetadata(f.get("delivery_metadata"))
 	if err != nil {
@@ -131,6 +137,46 @@ func readBucketStep(f formValues, d *store.Destination) error {
 		c.Region = custom
 	}
 	return nil
+}
+
+// splitBucketPaste reads what users paste into AWS Bucket Name: an S3 URL
+// (s3://bucket/some/prefix/) or a bucket ARN (arn:aws:s3:::bucket/prefix),
+// as the AWS console copies them. ok is false for a plain bucket name.
+func splitBucketPaste(text string) (bucket, prefix string, ok bool) {
+	var rest string
+	switch {
+	case strings.HasPrefix(strings.ToLower(text), "s3://"):
+		rest = text[len("s3://"):]
+	case strings.HasPrefix(text, "arn:"):
+		// arn:<partition>:s3:::bucket[/prefix], in any partition.
+		parts := strings.SplitN(text, ":", 6)
+		if len(parts) != 6 || parts[2] != "s3" || parts[3] != "" || parts[4] != "" {
+			return "", "", false
+		}
+		rest = parts[5]
+	default:
+		return "", "", false
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	prefix = strings.TrimLeft(prefix, "/")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return bucket, prefix, bucket != ""
+}
+
+// bucketPasteNote says how a pasted S3 URL or ARN was read, for the flash
+// after the bucket step; "" when a plain name was typed.
+func bucketPasteNote(f formValues, c store.DestinationConfig) string {
+	typed := f.get("bucket")
+	if _, _, ok := splitBucketPaste(typed); !ok {
+		return ""
+	}
+	note := "Read " + typed + " as bucket " + c.Bucket
+	if c.PathPrefix != "" {
+		note += " with Path Prefix " + c.PathPrefix
+	}
+	return note + "."
 }
 
 // parseDeliveryMetadata reads the wizard's delivery metadata field: one
@@ -199,6 +245,9 @@ type wizard struct {
 	// stored is the destination as stored; nil before it is created.
 	stored *store.Destination
 	errs   views.FormErrors
+	// typed is the submitted form (or a new destination's draft): fields
+	// whose stored form loses what was typed show it again from here.
+	typed formValues
 }
 
 func (s *Server) handleDestinationList(c echo.Context) error {
@@ -223,7 +272,7 @@ func (s *Server) handleDestinationList(c echo.Context) error {
 		row := views.DestinationRow{
 			ID: d.ID, Name: d.Name, Bucket: d.Config.Bucket, PathPrefix: d.Config.PathPrefix, Region: d.Config.Region,
 			Endpoint: d.Config.Endpoint, Enabled: d.Enabled, Health: d.Health, HealthMessage: d.HealthMessage,
-			LastTest: testResultView(d.LastTest, d.Config.Auth),
+			HealthCode: d.HealthCode, HealthFailures: d.HealthFailures, LastTest: lastTestView(d),
 		}
 		for _, id := range d.SourceIDs {
 			row.Sources = append(row.Sources, names[id])
@@ -250,22 +299,52 @@ func (s *Server) sourceNames(ctx context.Context) (map[string]string, error) {
 	return names, nil
 }
 
-// handleDestinationNew starts the wizard for a new destination.
+// handleDestinationNew starts the wizard for a new destination from blank
+// fields, at the first step's own address.
 func (s *Server) handleDestinationNew(c echo.Context) error {
-	return s.renderWizard(c, http.StatusOK, wizard{step: 0, d: &store.Destination{}})
+	s.clearDraft(c)
+	return c.Redirect(http.StatusSeeOther, "/destinations/new/"+wizardSteps[0].key)
 }
 
-// handleDestinationNewRestart answers a step's address opened directly (a
-// bookmark, a reload after the form was sent): the typed fields are gone, so
-// the wizard starts again.
-func (s *Server) handleDestinationNewRestart(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, "/destinations/new")
+// draftDestination reads a draft's fields into a destination.
+func draftDestination(f formValues) *store.Destination {
+	d := &store.Destination{Type: store.TypeAWSS3}
+	for i := 0; i <= creatingStep(); i++ {
+		_ = wizardSteps[i].read(f, d)
+	}
+	return d
+}
+
+// handleDestinationNewShow shows a step of a destination that does not exist
+// yet with the draft's values: what Back, Forward and reload open. Once the
+// draft's destination was created, its own step opens instead.
+func (s *Server) handleDestinationNewShow(c echo.Context) error {
+	idx := stepIndex(c.Param("step"))
+	if idx < 0 || idx > creatingStep() {
+		return echo.ErrNotFound
+	}
+	draft := s.readDraft(c)
+	if id := draft.get(draftCreated); id != "" {
+		if _, err := s.db.DestinationByID(c.Request().Context(), id); err == nil {
+			return c.Redirect(http.StatusSeeOther, stepURL(id, wizardSteps[idx].key))
+		}
+		delete(draft, draftCreated)
+	}
+	if wizardSteps[idx].key == "access" && draft.get("external_id") == "" {
+		// The external ID shown is kept, so that a reload shows the same
+		// policies and the one stored is the one shown.
+		draft["external_id"] = []string{store.NewExternalID()}
+		s.saveDraft(c, draft)
+	}
+	w := wizard{step: idx, d: draftDestination(draft), typed: draft}
+	return s.renderWizard(c, http.StatusOK, w)
 }
 
 // handleDestinationNewStep takes a step of a destination that does not exist
-// yet. The other steps' fields travel in hidden inputs (secrets excepted);
-// each step is validated when it is submitted, and the creating step stores
-// the destination (turned off) and continues with it.
+// yet. The draft keeps the other steps' fields (secrets excepted); each step
+// is validated when it is submitted and answers with a redirect to the next
+// step's address, and the creating step stores the destination (turned off)
+// and continues with it.
 func (s *Server) handleDestinationNewStep(c echo.Context) error {
 	idx := stepIndex(c.Param("step"))
 	if idx < 0 || idx > creatingStep() {
@@ -275,36 +354,46 @@ func (s *Server) handleDestinationNewStep(c echo.Context) error {
 	if err != nil {
 		return store.Errorf(store.EINVALID, "The form could not be read.")
 	}
+	f := mergeDraft(s.readDraft(c), formValues(form), wizardSteps[idx])
+	s.saveDraft(c, f)
 	d := &store.Destination{Type: store.TypeAWSS3}
 	var readErr error
 	// Later steps' fields travel too, after Back; they are checked when
 	// their own step is submitted.
 	for i := 0; i <= creatingStep(); i++ {
-		if err := wizardSteps[i].read(formValues(form), d); i <= idx {
+		if err := wizardSteps[i].read(f, d); i <= idx {
 			readErr = cmp.Or(readErr, err)
 		}
 	}
-	if formValues(form).get("_back") != "" {
+	if f.get("_back") != "" {
 		// Back keeps what was typed on this step without checking it.
-		return s.renderWizard(c, http.StatusOK, wizard{step: max(idx-1, 0), d: d})
+		return c.Redirect(http.StatusSeeOther, "/destinations/new/"+wizardSteps[max(idx-1, 0)].key)
 	}
+	w := wizard{step: idx, d: d, typed: f}
 	if readErr != nil {
-		return s.renderWizardError(c, wizard{step: idx, d: d}, readErr)
+		return s.renderWizardError(c, w, readErr)
 	}
 	if err := s.validateThrough(c.Request().Context(), d, idx); err != nil {
-		return s.renderWizardError(c, wizard{step: idx, d: d}, err)
+		return s.renderWizardError(c, w, err)
 	}
+	note := bucketPasteNote(f, d.Config)
 	if idx < creatingStep() {
-		return s.renderWizard(c, http.StatusOK, wizard{step: idx + 1, d: d})
+		next := "/destinations/new/" + wizardSteps[idx+1].key
+		if note != "" {
+			return s.redirectWithFlash(c, next, note)
+		}
+		return c.Redirect(http.StatusSeeOther, next)
 	}
 	d.Enabled = false
 	d.WizardStep = wizardSteps[idx+1].key
 	if err := s.db.CreateDestination(c.Request().Context(), d); err != nil {
-		return s.renderWizardError(c, wizard{step: idx, d: d}, err)
+		return s.renderWizardError(c, w, err)
 	}
+	f[draftCreated] = []string{d.ID}
+	s.saveDraft(c, f)
 	s.log.Info("destination created", "destination", d.ID, "name", d.Name, "by", actor(c))
 	return s.redirectWithFlash(c, "/destinations/"+d.ID+"/"+d.WizardStep,
-		"Destination “"+d.Name+"” saved, turned off for now. Test the connection next.")
+		strings.TrimSpace(note+" Destination “"+d.Name+"” saved, turned off for now. Test the connection next."))
 }
 
 // validateThrough checks the fields of the steps up to idx of a destination
@@ -380,7 +469,7 @@ func (s *Server) handleDestinationSaveStep(c echo.Context) error {
 	}
 	d := *stored
 	d.SourceIDs = slices.Clone(stored.SourceIDs)
-	w := wizard{step: idx, d: &d, stored: stored}
+	w := wizard{step: idx, d: &d, stored: stored, typed: formValues(form)}
 	if err := wizardSteps[idx].read(formValues(form), &d); err != nil {
 		return s.renderWizardError(c, w, err)
 	}
@@ -388,7 +477,11 @@ func (s *Server) handleDestinationSaveStep(c echo.Context) error {
 		return s.renderWizardError(c, w, err)
 	}
 	s.destinations.Forget(d.ID)
-	return s.redirectWithFlash(c, "/destinations/"+d.ID+"/"+wizardSteps[idx+1].key, "Saved.")
+	msg := "Saved."
+	if note := bucketPasteNote(formValues(form), d.Config); note != "" {
+		msg = note + " " + msg
+	}
+	return s.redirectWithFlash(c, "/destinations/"+d.ID+"/"+wizardSteps[idx+1].key, msg)
 }
 
 // handleDestinationTest runs the connection test: in place for htmx, else
@@ -546,11 +639,16 @@ func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
 	if w.stored != nil {
 		title = w.stored.Name
 	}
+	form := destinationForm(w.d, w.stored)
+	if w.typed != nil && step.key == "bucket" {
+		// A refused custom region keeps both region fields as typed.
+		form.Region, form.CustomRegion = w.typed.get("region"), w.typed.get("custom_region")
+	}
 	v := views.WizardView{
 		Page:   s.page(c, title, "destinations"),
 		New:    w.stored == nil,
 		Step:   step.key,
-		Form:   destinationForm(w.d, w.stored),
+		Form:   form,
 		Errors: w.errs,
 		Steps:  stepNav(w.stored, w.step),
 	}
@@ -610,7 +708,7 @@ func (s *Server) renderWizard(c echo.Context, status int, w wizard) error {
 		v.EnabledMappings = enabledCount(ms)
 	}
 	if w.stored != nil {
-		v.Test = testResultView(w.stored.LastTest, w.stored.Config.Auth)
+		v.Test = lastTestView(w.stored)
 		v.Enabled = w.stored.Enabled || w.stored.WizardStep != ""
 	}
 	return s.render(c, status, views.DestinationWizard(v))
@@ -685,6 +783,14 @@ func identityProblem(err error) string {
 		msg = msg[:maxLen] + "…"
 	}
 	return "sts:GetCallerIdentity failed: " + msg
+}
+
+// lastTestView is a destination's last test, saying whether its settings
+// changed since.
+func lastTestView(d *store.Destination) views.TestResultView {
+	v := testResultView(d.LastTest, d.Config.Auth)
+	v.SettingsChanged = d.SettingsChangedSinceTest()
+	return v
 }
 
 // testResultView turns a stored test result into its view, listing the

@@ -35,8 +35,10 @@ type env struct {
 }
 
 type envOptions struct {
-	baseURL    string
-	noAdmin    bool
+	baseURL string
+	noAdmin bool
+	// dataDir reuses a data dir, as a restarted server does; a fresh one when "".
+	dataDir    string
 	maxBacklog int64
 	backlog    web.Backlogger
 	replica    string
@@ -53,7 +55,10 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 		o = opts[0]
 	}
 	ctx := context.Background()
-	dir := tb.TempDir()
+	dir := o.dataDir
+	if dir == "" {
+		dir = tb.TempDir()
+	}
 	keys, err := store.LoadKeys(dir)
 	if err != nil {
 		tb.Fatal(err)
@@ -77,7 +82,7 @@ func MustEnv(tb testing.TB, opts ...envOptions) *env {
 	appDone := make(chan error, 1)
 	go func() { appDone <- app.Run(actx) }()
 	tb.Cleanup(func() { stop(); <-appDone })
-	srv, err := web.New(web.Config{Addr: ts.Listener.Addr().String(), BaseURL: base, Version: "test", MaxBacklog: o.maxBacklog, Replica: o.replica},
+	srv, err := web.New(web.Config{Addr: ts.Listener.Addr().String(), BaseURL: base, Version: "test", MaxBacklog: o.maxBacklog, Replica: o.replica, DataDir: dir},
 		web.Deps{DB: db, Keys: keys, Log: log, Events: app, Backlog: o.backlog})
 	if err != nil {
 		tb.Fatal(err)

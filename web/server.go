@@ -44,6 +44,10 @@ type Config struct {
 	// Replica labels every metric (replica="..."), so that those of several
 	// replicas can be told apart and summed; no label when empty.
 	Replica string
+	// DataDir keeps the one-time setup code (file setup-code, mode 0600)
+	// until an administrator exists, so that it survives restarts; "" keeps
+	// it in memory only.
+	DataDir string
 }
 
 // Deps are the parts the server works with.
@@ -231,6 +235,7 @@ func (s *Server) Prepare(ctx context.Context, adminEmail, adminPassword string) 
 		return err
 	}
 	if n > 0 {
+		s.forgetSetupCode()
 		return nil
 	}
 	if adminEmail != "" && adminPassword != "" {
@@ -240,8 +245,12 @@ func (s *Server) Prepare(ctx context.Context, adminEmail, adminPassword string) 
 		s.log.Info("created the first administrator from the environment", "email", adminEmail)
 		return nil
 	}
+	code, err := s.loadSetupCode()
+	if err != nil {
+		return err
+	}
 	s.setupMu.Lock()
-	s.setupCode = newSetupCode()
+	s.setupCode = code
 	s.setupMu.Unlock()
 	s.log.Warn("no user exists yet: open the dashboard and enter this setup code",
 		"url", s.cfg.BaseURL+"/setup", "setup_code", s.setupCode)

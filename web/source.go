@@ -140,6 +140,32 @@ func (s *Server) handleSourceOrigins(c echo.Context) error {
 	return s.redirectWithFlash(c, "/sources/"+src.ID, "Allowed origins saved: only pages of "+strings.Join(src.AllowedOrigins, ", ")+" may send events from browsers.")
 }
 
+// handleSourceRotateKeyForm asks before the write key is rotated.
+func (s *Server) handleSourceRotateKeyForm(c echo.Context) error {
+	src, err := s.db.SourceByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.Confirm(views.ConfirmView{
+		Page:    s.page(c, "Rotate write key", "sources"),
+		Message: "Rotate the write key of “" + src.Name + "”? The old key stops working at once: applications still using it get 401 until they are given the new key.",
+		Action:  "/sources/" + src.ID + "/rotate-key", Submit: "Rotate write key", CancelHref: "/sources/" + src.ID,
+	}))
+}
+
+// handleSourceDeleteForm asks before a source is deleted.
+func (s *Server) handleSourceDeleteForm(c echo.Context) error {
+	src, err := s.db.SourceByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.Confirm(views.ConfirmView{
+		Page:    s.page(c, "Delete source", "sources"),
+		Message: "Delete the source “" + src.Name + "”? Its write key stops working and its stored events are deleted too, including those not yet delivered. This cannot be undone.",
+		Action:  "/sources/" + src.ID + "/delete", Submit: "Delete source", CancelHref: "/sources/" + src.ID,
+	}))
+}
+
 func (s *Server) handleSourceRotateKey(c echo.Context) error {
 	src, err := s.db.RotateWriteKey(c.Request().Context(), c.Param("id"))
 	if err != nil {

@@ -254,7 +254,7 @@ func TestDashboardSourceLifecycle(t *testing.T) {
 		t.Errorf("stored name after rename = %q", got.Name)
 	}
 
-	confirm, _ := mustDoc(t, body).Find(`[data-testid="rotate-form"]`).Attr("data-confirm")
+	confirm := mustConfirmPage(t, c, mustDoc(t, body), "rotate-link", page+"/rotate-key")
 	if !strings.Contains(confirm, "old key stops working at once") {
 		t.Errorf("rotate confirmation %q does not say the old key stops working at once", confirm)
 	}
@@ -276,7 +276,7 @@ func TestDashboardSourceLifecycle(t *testing.T) {
 		t.Errorf("the source page still shows the old write key")
 	}
 
-	confirm, _ = doc.Find(`[data-testid="delete-form"]`).Attr("data-confirm")
+	confirm = mustConfirmPage(t, c, doc, "delete-link", page+"/delete")
 	if !strings.Contains(confirm, "stored events are deleted too") {
 		t.Errorf("delete confirmation %q does not say the stored events are deleted", confirm)
 	}
@@ -353,4 +353,20 @@ func checkSourcePage(t *testing.T, doc *goquery.Document, base, key string) {
 	if n := doc.Find(`[data-testid="snippet"]`).Length(); n != len(want) {
 		t.Errorf("%d snippets, want %d", n, len(want))
 	}
+}
+
+// mustConfirmPage follows a page's link to a confirmation page, which works
+// without JavaScript, and returns its message; the page's form posts to action.
+func mustConfirmPage(tb testing.TB, c *client, doc *goquery.Document, testid, action string) string {
+	tb.Helper()
+	href := doc.Find(`a[data-testid="`+testid+`"]`).AttrOr("href", "")
+	if href != action {
+		tb.Fatalf("link %s goes to %q, want the confirmation page %q", testid, href, action)
+	}
+	resp, body := c.get(href)
+	confirm := mustDoc(tb, body)
+	if resp.StatusCode != http.StatusOK || confirm.Find(`form[data-testid="confirm-form"]`).AttrOr("action", "") != action {
+		tb.Fatalf("confirmation page %s: status %d, want a form posting to %s", href, resp.StatusCode, action)
+	}
+	return confirm.Find(`[data-testid="confirm-message"]`).Text()
 }

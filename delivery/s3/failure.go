@@ -94,6 +94,12 @@ func Classify(err error) *Failure {
 	case errors.Is(err, ErrAlreadyExists):
 		f.Retryable, f.Code = false, CodeAlreadyExists
 		f.Hint = "The object already exists: an earlier attempt wrote it, so it counts as delivered."
+	case inCredentials && cfg.Auth != AuthKeys && noServerCredentials(err):
+		// The default chain ended at the instance metadata service, which
+		// answered (403 on a machine that is not EC2) or was off: the server
+		// has no credentials, whatever status the last link returned.
+		f.Retryable, f.Code, f.HTTPStatus, f.RequestID = false, CodeNoCredentials, 0, ""
+		f.Hint = noCredentialsHint(cfg)
 	case f.Code != "" && inCredentials:
 		classifyCredentials(f, cfg)
 	case f.Code != "":
@@ -309,12 +315,24 @@ func classifyTransport(f *Failure, err error, cfg Config, inCredentials bool) bo
 	return true
 }
 
+// noServerCredentials tells whether a credential lookup failed because the
+// default chain found nothing: its last link, the EC2 instance metadata
+// service, had no role (or was turned off).
+func noServerCredentials(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "no EC2 IMDS role found") || strings.Contains(msg, "access disabled to EC2 IMDS")
+}
+
 func noCredentialsHint(cfg Config) string {
-	if cfg.Auth == AuthKeys {
+	switch cfg.Auth {
+	case AuthKeys:
 		return "Access Key ID and Secret Access Key are required."
+	case AuthRole:
+		return fmt.Sprintf("This server has no AWS credentials, so it cannot assume %s. Give it credentials "+
+			"(AWS_PROFILE, an instance/task/pod role) or choose Access keys.", orUnset(cfg.RoleARN))
 	}
-	return "The server has no AWS credentials of its own: give it an instance, task or pod role, " +
-		"or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE in its environment."
+	return "This server has no AWS credentials of its own. Give it credentials (AWS_PROFILE, " +
+		"an instance/task/pod role, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in its environment) or choose Access keys."
 }
 
 func kmsHint(cfg Config) string {

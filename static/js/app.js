@@ -3,6 +3,10 @@
 (function () {
   "use strict";
 
+  // Copy buttons are hidden until this file runs (html.js in app.css): they
+  // do nothing without JavaScript.
+  document.documentElement.classList.add("js");
+
   function csrfToken() {
     var m = document.querySelector('meta[name="csrf-token"]');
     return m ? m.getAttribute("content") : "";
