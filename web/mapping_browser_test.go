@@ -3,7 +3,9 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,5 +89,87 @@ func TestBrowserMappingEditorPreviewsLiveAndSendsATestEvent(t *testing.T) {
 	ds, _, err := r.DB.ListDeliveries(context.Background(), store.DeliveryFilter{DestinationID: r.Dest.ID})
 	if err != nil || len(ds) != 1 || !ds[0].Test || ds[0].Key != key {
 		t.Errorf("deliveries %v (%v), want the one test delivery", ds, err)
+	}
+}
+
+// requestCounter counts the requests whose path ends with a suffix.
+type requestCounter struct {
+	suffix string
+	n      atomic.Int64
+}
+
+func (rc *requestCounter) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, rc.suffix) {
+			rc.n.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// A pasted test event and one click: one request, one object, one test
+// delivery; the preview stays and each result replaces the one before.
+func TestBrowserMappingTestSendSendsOnce(t *testing.T) {
+	sends := &requestCounter{suffix: "/test-send"}
+	r := mustMappingRig(t, true, envOptions{wrap: sends.wrap})
+	m := r.mustCreateMapping(t, `{"name": "Warehouse CSV"}`)
+	ctx := MustBrowser(t)
+	err := chromedp.Do(ctx, append(signInAt(r.HTTP.URL+r.mappingsPage()+"/"+m.ID),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="preview-body"]`)),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Paste (one input event) and click at once, inside the live preview's 400 ms delay.
+	paste := func(event string) {
+		t.Helper()
+		mustRun(t, ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const ta = document.querySelector("#test_event"); ta.focus(); ta.value = %q; `+
+			`ta.dispatchEvent(new Event("input", {bubbles: true})); document.querySelector('[data-testid="send-test-event"]').click(); return true })()`, event)))
+	}
+	// The preview's own requests, counted in the page, tell when the live trigger has had its chance.
+	mustRun(t, ctx, chromedp.Evaluate[bool](`window.liveDone = 0; document.body.addEventListener("htmx:afterRequest", e => { if (e.detail.pathInfo.requestPath.endsWith("/live")) window.liveDone++ }); true`))
+	settle := func(what string, n int64) {
+		t.Helper()
+		waitFor(t, ctx, what, fmt.Sprintf(`document.querySelectorAll('[data-testid="test-send-result"] dl, [data-testid="test-send-error"]').length > 0 && document.querySelectorAll('.htmx-request').length === 0`))
+		// Another paste-free live request goes through the form after the send: it must stay a preview.
+		typeOver(t, ctx, "#col-name-0", fmt.Sprintf("name_%d", n))
+		waitFor(t, ctx, what+": preview after the send", fmt.Sprintf(`Array.from(document.querySelectorAll('[data-testid="preview-body"]')).some(b => b.textContent.startsWith("name_%d,"))`, n))
+		if got := sends.n.Load(); got != n {
+			t.Fatalf("%s: %d test-send requests, want %d", what, got, n)
+		}
+		if got := mustRun(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#test-send-result").length`)); got != 1 {
+			t.Errorf("%s: %d elements with id test-send-result, want 1", what, got)
+		}
+		if got := mustRun(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#mapping-preview").length`)); got != 1 {
+			t.Errorf("%s: %d preview panes, want 1", what, got)
+		}
+	}
+
+	paste(`{"type": "track", "event": "Order Completed", "userId": "u1"}`)
+	settle("first send", 1)
+	if keys := r.MinIO.MustListKeys(t, r.Bucket, ""); len(keys) != 1 {
+		t.Errorf("objects %v after one click, want 1", keys)
+	}
+	if status := mustRun(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="test-send-status"]`))); status != "delivered" {
+		t.Errorf("status %q, want delivered", status)
+	}
+
+	paste(`{"type": `)
+	settle("invalid send", 2)
+	if n := mustRun(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="test-send-status"]').length`)); n != 0 {
+		t.Error("the invalid send left the earlier result on the page")
+	}
+
+	paste(`{"type": "identify", "userId": "u2"}`)
+	settle("send after the invalid one", 3)
+	if n := mustRun(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="test-send-error"]').length`)); n != 0 {
+		t.Error("a stale error stays after a successful send")
+	}
+	if keys := r.MinIO.MustListKeys(t, r.Bucket, ""); len(keys) != 2 {
+		t.Errorf("objects %v after two valid sends, want 2", keys)
+	}
+	ds, _, err := r.DB.ListDeliveries(context.Background(), store.DeliveryFilter{DestinationID: r.Dest.ID})
+	if err != nil || len(ds) != 2 {
+		t.Errorf("deliveries %v (%v), want the two test deliveries", ds, err)
 	}
 }

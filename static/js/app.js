@@ -10,6 +10,11 @@
 
   document.addEventListener("htmx:configRequest", function (ev) {
     ev.detail.headers["X-CSRF-Token"] = csrfToken();
+    // htmx sends a form's own requests to the formaction of the button
+    // clicked last: a live preview fired just after "Send test event" would
+    // send the test a second time. A live form's requests go where it says.
+    var elt = ev.detail.elt;
+    if (elt.hasAttribute && elt.hasAttribute("data-live-form")) ev.detail.path = elt.getAttribute("hx-post");
   });
 
   // Copy buttons: <button data-copy="#element-id">. The text is read from the
