@@ -1599,7 +1599,7 @@ func deliveryLiveBody(v DeliveryDetailView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 123, "<div class=\"table-wrap\"><table data-testid=\"attempts-table\"><thead><tr><th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Time</th><th scope=\"col\" class=\"num\">Duration</th><th scope=\"col\">Result</th><th scope=\"col\" class=\"num\">HTTP status</th><th scope=\"col\">AWS code</th><th scope=\"col\">Message</th><th scope=\"col\">Request ID</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 123, "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Upload attempts\"><table data-testid=\"attempts-table\"><thead><tr><th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Time</th><th scope=\"col\" class=\"num\">Duration</th><th scope=\"col\">Result</th><th scope=\"col\" class=\"num\">HTTP status</th><th scope=\"col\">AWS code</th><th scope=\"col\">Message</th><th scope=\"col\">Request ID</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1881,14 +1881,14 @@ func deliveryPreview(p DeliveryPreview) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for _, b := range p.Bodies {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 153, "<pre class=\"delivery-preview\" data-testid=\"preview-body\"><code>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 153, "<pre class=\"delivery-preview\" data-testid=\"preview-body\" tabindex=\"0\" role=\"region\" aria-label=\"First rows of the file\"><code>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var85 string
 				templ_7745c5c3_Var85, templ_7745c5c3_Err = templ.JoinStringErrs(b)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `delivery.templ`, Line: 502, Col: 70}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `delivery.templ`, Line: 502, Col: 133}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var85))
 				if templ_7745c5c3_Err != nil {

@@ -863,7 +863,7 @@ func throughputChart(bars []ThroughputBar) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "</figcaption></figure><details><summary>Show the figures as a table</summary><div class=\"table-wrap\"><table data-testid=\"throughput-table\"><thead><tr><th scope=\"col\">Hour (UTC)</th><th scope=\"col\" class=\"num\">Events</th><th scope=\"col\" class=\"num\">Files</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "</figcaption></figure><details><summary>Show the figures as a table</summary><div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Events and files per hour\"><table data-testid=\"throughput-table\"><thead><tr><th scope=\"col\">Hour (UTC)</th><th scope=\"col\" class=\"num\">Events</th><th scope=\"col\" class=\"num\">Files</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -49,6 +49,15 @@ func mustPagesRig(tb testing.TB) *pagesRig {
 		Events: 1, CreatedAt: now.Add(time.Minute), FirstEventAt: now, LastEventAt: now}, store.StatusFailed, seqs[2:])
 	mustDelivery(tb, e.DB, &store.Delivery{DestinationID: r.Dest.ID, MappingID: r.Mapping.ID, Key: "raw/tracks/test/0003.csv", Test: true,
 		Events: 1, CreatedAt: now.Add(2 * time.Minute), FirstEventAt: now, LastEventAt: now}, store.StatusDelivered, nil)
+	// A second destination with its only mapping off and a file retrying
+	// shows the warning colours.
+	lake, lakeMap := e.mustDestination(tb, "Lake", "http://127.0.0.1:9", r.Source.ID)
+	lakeMap.Enabled = false
+	if err := e.DB.UpdateMapping(ctx, lakeMap); err != nil {
+		tb.Fatal(err)
+	}
+	mustDelivery(tb, e.DB, &store.Delivery{DestinationID: lake.ID, MappingID: lakeMap.ID, Key: "lake/0001.csv",
+		Events: 1, CreatedAt: now, FirstEventAt: now, LastEventAt: now}, store.StatusRetrying, nil)
 	u, err := e.DB.CreateUser(ctx, "colleague@example.com", "another long password")
 	if err != nil {
 		tb.Fatal(err)
@@ -106,7 +115,8 @@ var pageWidths = []int64{1366, 390}
 func visitEveryPage(t *testing.T, check func(t *testing.T, ctx context.Context, name string, width int64)) {
 	setup := MustEnv(t, envOptions{noAdmin: true})
 	r := mustPagesRig(t)
-	ctx := MustBrowser(t)
+	// Some 25 pages at two widths, each checked by axe: more than one page's minute.
+	ctx := mustBrowserFor(t, 5*time.Minute)
 	for _, width := range pageWidths {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 900), chromedp.Navigate(setup.HTTP.URL+"/setup")); err != nil {
 			t.Fatal(err)
