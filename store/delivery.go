@@ -454,6 +454,10 @@ type DeliveryFilter struct {
 	MappingID     string
 	Status        string
 	Since, Until  time.Time
+	// HideTest leaves test sends out.
+	HideTest bool
+	// KeyContains keeps the deliveries whose object key holds this text.
+	KeyContains string
 	Page
 }
 
@@ -482,6 +486,15 @@ func (db *DB) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery
 	}
 	if !f.Until.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, ms(f.Until))
+	}
+	if f.HideTest {
+		where = append(where, "test = ?")
+		args = append(args, false)
+	}
+	if f.KeyContains != "" {
+		// LIKE with its wildcards escaped: a plain substring, in both dialects.
+		pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.KeyContains) + "%"
+		where, args = append(where, `key LIKE ? ESCAPE '\'`), append(args, pattern)
 	}
 	ds, err := db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT ?`, append(args, f.Limit+1)...)
