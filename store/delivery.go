@@ -647,3 +647,12 @@ func (db *DB) NextDueOf(ctx context.Context, destinationID, except string) (time
 	}
 	return fromNullMS(n), nil
 }
+
+// DeliveriesOfEvent returns the deliveries (files) that hold the event with
+// seq, newest first: one at most per mapping.
+func (db *DB) DeliveriesOfEvent(ctx context.Context, seq int64) ([]*Delivery, error) {
+	// Through mappings, so that each lookup uses delivery_events' primary key.
+	return db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (
+		SELECT de.delivery_id FROM mappings m JOIN delivery_events de ON de.mapping_id = m.id AND de.event_seq = ?)
+		ORDER BY id DESC`, seq)
+}
