@@ -909,3 +909,36 @@ func TestDeliveriesPageErrorsKeysFiltersAndRetry(t *testing.T) {
 		t.Errorf("after retry: %v, %v; want the delivery queued again", d, err)
 	}
 }
+
+// TestHomeGettingStartedLinksAndChartLeavesTestsOut: each getting-started
+// step links to its page, and the chart counts no test send.
+func TestHomeGettingStartedLinksAndChartLeavesTestsOut(t *testing.T) {
+	e := MustEnv(t)
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	src := e.mustSource(t, "web")
+	_, body := c.get("/")
+	doc := mustDoc(t, body)
+	if href := doc.Find(`[data-testid="step-send-events"]`).AttrOr("href", ""); href != "/sources/"+src.ID+"#setup" {
+		t.Errorf("Send events links to %q, want the source's snippets", href)
+	}
+	if href := doc.Find(`[data-testid="step-add-destination"]`).AttrOr("href", ""); href != "/destinations/new" {
+		t.Errorf("Add a destination links to %q, want the wizard", href)
+	}
+	// The source's page has the anchor the step links to.
+	_, page := c.get("/sources/" + src.ID)
+	if mustDoc(t, page).Find(`#setup`).Length() != 1 {
+		t.Error("the source page has no #setup section")
+	}
+
+	dest, m := e.mustDestination(t, "Warehouse", "", src.ID)
+	now := time.Now().UTC().Add(-10 * time.Minute)
+	mustDelivery(t, e.DB, &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "raw/real.csv", Events: 7,
+		CreatedAt: now, FirstEventAt: now, LastEventAt: now}, store.StatusDelivered, nil)
+	mustDelivery(t, e.DB, &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "raw/test.csv", Events: 50, Test: true,
+		CreatedAt: now, FirstEventAt: now, LastEventAt: now}, store.StatusDelivered, nil)
+	_, body = c.get("/")
+	if desc := mustDoc(t, body).Find(`figure.chart desc`).Text(); !strings.HasPrefix(desc, "7 events delivered") {
+		t.Errorf("chart says %q, want 7 events (the test send's 50 left out)", desc)
+	}
+}
