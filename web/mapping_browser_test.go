@@ -173,3 +173,66 @@ func TestBrowserMappingTestSendSendsOnce(t *testing.T) {
 		t.Errorf("deliveries %v (%v), want the two test deliveries", ds, err)
 	}
 }
+
+// TestBrowserMappingEditorLayout: at 1366 px the editor does not scroll
+// sideways and column values have room; the key template shows only where
+// it applies; Segment classic chooses gzip; leaving with unsaved changes
+// asks first, saving does not.
+func TestBrowserMappingEditorLayout(t *testing.T) {
+	r := mustMappingRig(t, false)
+	m := r.mustCreateMapping(t, `{"name": "Warehouse CSV"}`)
+	ctx := MustBrowser(t)
+	err := chromedp.Do(ctx, append(signInAt(r.HTTP.URL+r.mappingsPage()+"/"+m.ID),
+		chromedp.EmulateViewport(1366, 900),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mapping-preview"]`)),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := mustRun(t, ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)); w[0] > w[1] {
+		t.Errorf("editor is %d px wide in a %d px window", w[0], w[1])
+	}
+	if w := mustRun(t, ctx, chromedp.Evaluate[int](`document.querySelector("#col-value-0").offsetWidth`)); w < 200 {
+		t.Errorf("a column value box is %d px wide, want 200 or more to read a path", w)
+	}
+	shown := `document.querySelector("#key_template").offsetParent !== null`
+	choose := func(sel, value string) {
+		t.Helper()
+		mustRun(t, ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); s.dispatchEvent(new Event("input", {bubbles: true})); return true })()`, sel, value)))
+	}
+	if mustRun(t, ctx, chromedp.Evaluate[bool](shown)) {
+		t.Error("Key Template shows for the Segment Actions layout")
+	}
+	choose("#key_preset", "custom")
+	if !mustRun(t, ctx, chromedp.Evaluate[bool](shown)) {
+		t.Error("Key Template hidden for the custom layout")
+	}
+	choose("#key_preset", "segment_actions")
+	choose("#format", "json")
+	if !mustRun(t, ctx, chromedp.Evaluate[bool](shown)) {
+		t.Error("Key Template hidden for the json format")
+	}
+	choose("#format", "csv")
+	choose("#key_preset", "segment_classic")
+	if got := mustRun(t, ctx, chromedp.Evaluate[string](`document.querySelector("#compression").value`)); got != "gzip" {
+		t.Errorf("compression %q after choosing Segment classic, want gzip", got)
+	}
+
+	leaveAsks := `(() => { const e = new Event("beforeunload", {cancelable: true}); window.dispatchEvent(e); return e.defaultPrevented })()`
+	typeOver(t, ctx, "#name", "Warehouse classic")
+	if !mustRun(t, ctx, chromedp.Evaluate[bool](leaveAsks)) {
+		t.Error("leaving with unsaved changes does not ask")
+	}
+	// Saving leaves the page without a question (a beforeunload dialog
+	// would stop the navigation, and the mappings list would never show).
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="save-mapping"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mapping-row"]`)),
+	); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	got, err := r.DB.MappingByID(context.Background(), r.Dest.ID, m.ID)
+	if err != nil || got.KeyPreset != "segment_classic" || got.Compression != store.CompressionGzip || got.Name != "Warehouse classic" {
+		t.Errorf("saved %+v (%v), want Segment classic with gzip", got, err)
+	}
+}

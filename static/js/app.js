@@ -48,6 +48,34 @@
     }
   });
 
+  // Choosing Segment's classic key layout chooses gzip, which it requires
+  // (the server does the same for forms sent without this file).
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el.id !== "key_preset" || el.value !== "segment_classic") return;
+    var comp = el.form && el.form.querySelector("#compression");
+    if (comp && comp.value !== "gzip") {
+      comp.value = "gzip";
+      comp.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  });
+
+  // Forms with data-warn-unsaved ask before the page is left with changes
+  // not saved; submitting them is no reason to ask.
+  var unsaved = null;
+  document.addEventListener("input", function (ev) {
+    var form = ev.target.closest && ev.target.closest("form[data-warn-unsaved]");
+    if (form && !ev.target.closest("[data-no-live]")) unsaved = form;
+  });
+  document.addEventListener("submit", function (ev) {
+    if (ev.target === unsaved) unsaved = null;
+  });
+  window.addEventListener("beforeunload", function (ev) {
+    if (!unsaved || !document.body.contains(unsaved)) return;
+    ev.preventDefault();
+    ev.returnValue = "";
+  });
+
   // Forms with data-confirm ask before they submit (deletes, revokes).
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
