@@ -185,11 +185,11 @@ func (s *Server) handleEventShow(c echo.Context) error {
 	v := views.EventView{
 		Deliveries: files,
 		Page:       s.page(c, "Event "+e.ID, "events"),
-		Event:     rows[0],
-		Kind:      e.Kind,
-		Timestamp: e.Timestamp,
-		JSON:      pretty.String(),
-		Back:      eventsURL("/events", store.EventFilter{SourceID: e.SourceID}),
+		Event:      rows[0],
+		Kind:       e.Kind,
+		Timestamp:  e.Timestamp,
+		JSON:       pretty.String(),
+		Back:       eventsURL("/events", store.EventFilter{SourceID: e.SourceID}),
 	}
 	return s.render(c, http.StatusOK, views.Event(v))
 }
