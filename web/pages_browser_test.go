@@ -74,6 +74,8 @@ type dashboardPage struct {
 	signedOut bool
 	// ready is a JavaScript expression true once the page has shown what it loads; "" for none.
 	ready string
+	// want is a JavaScript expression about the layout that must be true at every width; "" for none.
+	want string
 }
 
 func fixed(p string) func(*pagesRig) string { return func(*pagesRig) string { return p } }
@@ -97,7 +99,9 @@ var dashboardPages = []dashboardPage{
 	{name: "mapping-editor", path: func(r *pagesRig) string { return "/destinations/" + r.Dest.ID + "/mappings/" + r.Mapping.ID },
 		ready: `document.querySelector('[data-testid="mapping-preview"]') !== null`},
 	{name: "destination-delete", path: func(r *pagesRig) string { return "/destinations/" + r.Dest.ID + "/delete" }},
-	{name: "deliveries", path: fixed("/deliveries")},
+	{name: "deliveries", path: fixed("/deliveries"),
+		// Keys stay on one line: no wrapping character by character.
+		want: `Array.from(document.querySelectorAll(".key-cell code")).every(c => c.getClientRects().length === 1 && c.offsetHeight < 2 * parseFloat(getComputedStyle(c).lineHeight || "20"))`},
 	{name: "delivery", path: func(r *pagesRig) string { return "/deliveries/" + r.Failed.ID }},
 	{name: "events", path: fixed("/events")},
 	{name: "event", path: func(r *pagesRig) string { return fmt.Sprintf("/events/%d", r.EventSeq) }},
@@ -112,7 +116,7 @@ var pageWidths = []int64{1366, 390}
 // visitEveryPage signs in, then opens each page at each width and calls check.
 // The setup page, which only a server without users shows, comes first from a
 // server of its own.
-func visitEveryPage(t *testing.T, check func(t *testing.T, ctx context.Context, name string, width int64)) {
+func visitEveryPage(t *testing.T, check func(t *testing.T, ctx context.Context, p dashboardPage, width int64)) {
 	setup := MustEnv(t, envOptions{noAdmin: true})
 	r := mustPagesRig(t)
 	// Some 25 pages at two widths, each checked by axe: more than one page's minute.
@@ -121,7 +125,7 @@ func visitEveryPage(t *testing.T, check func(t *testing.T, ctx context.Context, 
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 900), chromedp.Navigate(setup.HTTP.URL+"/setup")); err != nil {
 			t.Fatal(err)
 		}
-		check(t, ctx, "setup", width)
+		check(t, ctx, dashboardPage{name: "setup"}, width)
 	}
 	signedIn := false
 	for _, p := range dashboardPages {
@@ -138,7 +142,7 @@ func visitEveryPage(t *testing.T, check func(t *testing.T, ctx context.Context, 
 			if p.ready != "" {
 				waitFor(t, ctx, p.name+" ready", p.ready)
 			}
-			check(t, ctx, p.name, width)
+			check(t, ctx, p, width)
 		}
 	}
 }
@@ -159,8 +163,12 @@ func shoot(t *testing.T, ctx context.Context, name string, width int64) {
 // TestBrowserNoPageWiderThanTheScreen visits every dashboard page at 1366 and
 // 390 px: none scrolls sideways as a whole (tables scroll inside their box).
 func TestBrowserNoPageWiderThanTheScreen(t *testing.T) {
-	visitEveryPage(t, func(t *testing.T, ctx context.Context, name string, width int64) {
+	visitEveryPage(t, func(t *testing.T, ctx context.Context, p dashboardPage, width int64) {
+		name := p.name
 		shoot(t, ctx, name, width)
+		if p.want != "" && !mustRun(t, ctx, chromedp.Evaluate[bool](p.want)) {
+			t.Errorf("%s at %d px: %s is false", name, width, p.want)
+		}
 		got := mustRun(t, ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
 		if got[0] > got[1] {
 			// The outermost elements that stick out name the culprits.
@@ -181,7 +189,8 @@ type axeViolation struct {
 // TestBrowserAccessibility runs axe-core over every dashboard page at 1366
 // and 390 px and wants no violations.
 func TestBrowserAccessibility(t *testing.T) {
-	visitEveryPage(t, func(t *testing.T, ctx context.Context, name string, width int64) {
+	visitEveryPage(t, func(t *testing.T, ctx context.Context, p dashboardPage, width int64) {
+		name := p.name
 		mustRun(t, ctx, chromedp.Evaluate[bool](`window.axe !== undefined || (new Function(`+jsString(axeSource)+`))() || true`))
 		out := mustRun(t, ctx, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations.map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(" ") + " " + (n.failureSummary || "").split("\n").slice(1, 2).join(""))}))))`, chromedp.EvalAwaitPromise))
 		var vs []axeViolation
@@ -198,4 +207,37 @@ func TestBrowserAccessibility(t *testing.T) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestBrowserNavigationCollapsesOnPhones: at 390 px the navigation hides
+// behind a Menu button that opens it; at 1366 px it shows as it is.
+func TestBrowserNavigationCollapsesOnPhones(t *testing.T) {
+	e := MustEnv(t)
+	ctx := MustBrowser(t)
+	if err := chromedp.Do(ctx, append(signInAt(e.HTTP.URL+"/settings"), chromedp.WaitVisible(chromedp.CSS(`main h1`)))...); err != nil {
+		t.Fatal(err)
+	}
+	linksShown := `Array.from(document.querySelectorAll('[data-testid="nav"] a')).filter(a => a.offsetParent !== null).length`
+	toggleShown := `document.querySelector('[data-testid="nav-toggle"]').offsetParent !== null`
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 800), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`main h1`))); err != nil {
+		t.Fatal(err)
+	}
+	if n := mustRun(t, ctx, chromedp.Evaluate[int](linksShown)); n != 0 || !mustRun(t, ctx, chromedp.Evaluate[bool](toggleShown)) {
+		t.Fatalf("at 390 px: %d links shown, Menu shown %v; want the links folded behind Menu", n, mustRun(t, ctx, chromedp.Evaluate[bool](toggleShown)))
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="nav-toggle"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if n := mustRun(t, ctx, chromedp.Evaluate[int](linksShown)); n < 5 {
+		t.Errorf("after Menu: %d links shown, want all", n)
+	}
+	if got := mustRun(t, ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="nav-toggle"]').getAttribute("aria-expanded")`)); got != "true" {
+		t.Errorf("Menu aria-expanded %q after opening, want true", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 800), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`main h1`))); err != nil {
+		t.Fatal(err)
+	}
+	if n := mustRun(t, ctx, chromedp.Evaluate[int](linksShown)); n < 5 || mustRun(t, ctx, chromedp.Evaluate[bool](toggleShown)) {
+		t.Errorf("at 1366 px: %d links shown, Menu shown; want the links and no Menu", n)
+	}
 }

@@ -3,6 +3,19 @@
 (function () {
   "use strict";
 
+  // Styles that need this file (the collapsed navigation) key on .js.
+  document.documentElement.classList.add("js");
+
+  // On small screens the navigation folds behind a Menu button.
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest(".nav-toggle");
+    if (!btn) return;
+    var nav = document.getElementById(btn.getAttribute("aria-controls"));
+    var open = btn.getAttribute("aria-expanded") !== "true";
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+    if (nav) nav.classList.toggle("open", open);
+  });
+
   function csrfToken() {
     var m = document.querySelector('meta[name="csrf-token"]');
     return m ? m.getAttribute("content") : "";
