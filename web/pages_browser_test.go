@@ -101,7 +101,7 @@ var dashboardPages = []dashboardPage{
 	{name: "destination-delete", path: func(r *pagesRig) string { return "/destinations/" + r.Dest.ID + "/delete" }},
 	{name: "deliveries", path: fixed("/deliveries"),
 		// Keys stay on one line: no wrapping character by character.
-		want: `Array.from(document.querySelectorAll(".key-cell code")).every(c => c.getClientRects().length === 1 && c.offsetHeight < 2 * parseFloat(getComputedStyle(c).lineHeight || "20"))`},
+		want: `document.querySelectorAll('[data-testid="delivery-link"] code').length === 4 && Array.from(document.querySelectorAll('[data-testid="delivery-link"] code')).every(c => { const r = document.createRange(); r.selectNodeContents(c); return r.getClientRects().length === 1 })`},
 	{name: "delivery", path: func(r *pagesRig) string { return "/deliveries/" + r.Failed.ID }},
 	{name: "events", path: fixed("/events")},
 	{name: "event", path: func(r *pagesRig) string { return fmt.Sprintf("/events/%d", r.EventSeq) }},
@@ -130,7 +130,7 @@ func visitEveryPage(t *testing.T, check func(t *testing.T, ctx context.Context, 
 	signedIn := false
 	for _, p := range dashboardPages {
 		if !p.signedOut && !signedIn {
-			if err := chromedp.Do(ctx, append(signInAt(r.HTTP.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="nav"]`)))...); err != nil {
+			if err := chromedp.Do(ctx, append(signInAt(r.HTTP.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`main h1`)))...); err != nil {
 				t.Fatal(err)
 			}
 			signedIn = true
