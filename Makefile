@@ -10,7 +10,10 @@ VENDOR   := static/vendor
 # Browser SDKs served to other sites' pages under /sdk/.
 SDK      := static/sdk
 # Generated files that are committed and must match their sources (make check).
-GENERATED := views $(VENDOR) $(SDK) package-lock.json
+# axe-core runs only inside the browser tests, which inject it into each page:
+# it lives beside them, never in the binary's static files.
+AXE      := web/testdata/axe.min.js web/testdata/axe-core.LICENSE
+GENERATED := views $(VENDOR) $(SDK) $(AXE) package-lock.json
 
 .PHONY: run run-cluster build generate assets test test-deps fuzz race bench lint check clean
 
@@ -42,6 +45,8 @@ assets: node_modules/.package-lock.json
 	cp node_modules/@segment/analytics-next/dist/umd/*.bundle.*.js $(SDK)/analytics-next/bundles/
 	cp node_modules/@rudderstack/analytics-js/dist/npm/modern/bundled/umd/index.js $(SDK)/rudderstack/index.js
 	cp node_modules/@rudderstack/analytics-js/LICENSE.md $(SDK)/rudderstack/LICENSE.md
+	cp node_modules/axe-core/axe.min.js web/testdata/axe.min.js
+	cp node_modules/axe-core/LICENSE web/testdata/axe-core.LICENSE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

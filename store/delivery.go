@@ -609,6 +609,10 @@ type DeliveryFilter struct {
 	MappingID     string
 	Status        string
 	Since, Until  time.Time
+	// HideTest leaves test sends out.
+	HideTest bool
+	// KeyContains keeps the deliveries whose object key holds this text.
+	KeyContains string
 	Page
 }
 
@@ -637,6 +641,15 @@ func (db *DB) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery
 	}
 	if !f.Until.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, ms(f.Until))
+	}
+	if f.HideTest {
+		where = append(where, "test = ?")
+		args = append(args, false)
+	}
+	if f.KeyContains != "" {
+		// LIKE with its wildcards escaped: a plain substring, in both dialects.
+		pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.KeyContains) + "%"
+		where, args = append(where, `key LIKE ? ESCAPE '\'`), append(args, pattern)
 	}
 	ds, err := db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT ?`, append(args, f.Limit+1)...)
@@ -788,4 +801,13 @@ func (db *DB) NextDueOf(ctx context.Context, destinationID, except string) (time
 		return time.Time{}, fmt.Errorf("next due: %w", err)
 	}
 	return fromNullMS(n), nil
+}
+
+// DeliveriesOfEvent returns the deliveries (files) that hold the event with
+// seq, newest first: one at most per mapping.
+func (db *DB) DeliveriesOfEvent(ctx context.Context, seq int64) ([]*Delivery, error) {
+	// Through mappings, so that each lookup uses delivery_events' primary key.
+	return db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (
+		SELECT de.delivery_id FROM mappings m JOIN delivery_events de ON de.mapping_id = m.id AND de.event_seq = ?)
+		ORDER BY id DESC`, seq)
 }

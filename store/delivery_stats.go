@@ -190,8 +190,8 @@ func (db *DB) Throughput(ctx context.Context, start time.Time, step time.Duratio
 	}
 	end := start.Add(time.Duration(n) * step)
 	rows, err := db.read.QueryContext(ctx, `SELECT (delivered_at - ?) / ?, sum(events), count(*) FROM deliveries
-		WHERE status = 'delivered' AND id >= ? AND delivered_at >= ? AND delivered_at < ?
-		GROUP BY 1`, ms(start), step.Milliseconds(), idAt("dlv", start.Add(-throughputLookback)), ms(start), ms(end))
+		WHERE status = 'delivered' AND test = ? AND id >= ? AND delivered_at >= ? AND delivered_at < ?
+		GROUP BY 1`, ms(start), step.Milliseconds(), false, idAt("dlv", start.Add(-throughputLookback)), ms(start), ms(end))
 	if err != nil {
 		return nil, fmt.Errorf("throughput: %w", err)
 	}

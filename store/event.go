@@ -32,7 +32,10 @@ type Event struct {
 type EventFilter struct {
 	SourceID string
 	Type     string
-	Limit    int
+	// MessageID and UserID keep the events with that message id or userId.
+	MessageID string
+	UserID    string
+	Limit     int
 	// Before returns events with a smaller seq (the next page); 0 for the newest.
 	Before int64
 	// After returns only events with a larger seq (live refresh); 0 for all.
@@ -101,6 +104,17 @@ func eventsQuery(f EventFilter, limit int) (string, []any) {
 	}
 	if f.Type != "" {
 		where, args = append(where, "type = ?"), append(args, f.Type)
+	}
+	if f.MessageID != "" {
+		where, args = append(where, "message_id = ?"), append(args, f.MessageID)
+	}
+	if f.UserID != "" {
+		// The stored body is compact JSON written by encoding/json, so a
+		// userId appears exactly as this text; a substring match keeps the
+		// query the same in both dialects (no JSON functions).
+		uid, _ := json.Marshal(f.UserID)
+		pattern := `%"userId":` + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(string(uid)) + "%"
+		where, args = append(where, `body LIKE ? ESCAPE '\'`), append(args, pattern)
 	}
 	if f.Before > 0 {
 		where, args = append(where, "seq < ?"), append(args, f.Before)

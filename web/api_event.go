@@ -29,7 +29,8 @@ var eventTypes = slices.Concat(store.SegmentTypes, []string{store.TypePublish})
 // source_id (which must exist), type and the before cursor. Returns EINVALID
 // or ENOTFOUND.
 func (s *Server) eventFilter(c echo.Context) (store.EventFilter, error) {
-	f := store.EventFilter{SourceID: c.QueryParam("source_id"), Type: c.QueryParam("type")}
+	f := store.EventFilter{SourceID: c.QueryParam("source_id"), Type: c.QueryParam("type"),
+		MessageID: strings.TrimSpace(c.QueryParam("message_id")), UserID: strings.TrimSpace(c.QueryParam("user_id"))}
 	if f.Type != "" && !slices.Contains(eventTypes, f.Type) {
 		return f, store.FieldErrorf("type", "type must be one of %s.", strings.Join(eventTypes, ", "))
 	}

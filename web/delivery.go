@@ -99,8 +99,9 @@ func (s *Server) loadDeliveryDirectory(ctx context.Context) (*deliveryDirectory,
 func (dir *deliveryDirectory) row(d *store.Delivery) views.DeliveryRow {
 	r := views.DeliveryRow{
 		ID: d.ID, DestinationID: d.DestinationID, Key: d.Key, Status: d.Status, Test: d.Test, Events: d.Events, Bytes: d.Bytes,
-		Attempts: d.Attempts, CreatedAt: d.CreatedAt, DeliveredAt: d.DeliveredAt, LastError: d.LastError,
+		Attempts: d.Attempts, CreatedAt: d.CreatedAt, DeliveredAt: d.DeliveredAt, LastError: d.LastError, LastErrorCode: d.LastErrorCode,
 		DestinationName: d.DestinationID, MappingName: d.MappingID,
+		CanRetry: !d.Test && (d.Status == store.StatusFailed || d.Status == store.StatusRetrying),
 	}
 	if dest := dir.destByID[d.DestinationID]; dest != nil {
 		r.DestinationName = dest.Name
@@ -130,7 +131,8 @@ func parseDeliveryTime(field, v string) (time.Time, error) {
 
 // deliveryFilter reads the filters shared by the history page and the API.
 func deliveryFilter(q url.Values) (store.DeliveryFilter, error) {
-	f := store.DeliveryFilter{DestinationID: q.Get("destination_id"), MappingID: q.Get("mapping_id"), Status: q.Get("status")}
+	f := store.DeliveryFilter{DestinationID: q.Get("destination_id"), MappingID: q.Get("mapping_id"), Status: q.Get("status"),
+		HideTest: q.Get("hide_test") != "", KeyContains: strings.TrimSpace(q.Get("key"))}
 	var err error
 	if f.Since, err = parseDeliveryTime("since", q.Get("since")); err != nil {
 		return f, err
@@ -148,7 +150,12 @@ func deliveryFilter(q url.Values) (store.DeliveryFilter, error) {
 // ("" for the newest).
 func deliveryListURL(f views.DeliveryFilter, before string) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"destination_id": f.DestinationID, "mapping_id": f.MappingID, "status": f.Status, "since": f.Since, "until": f.Until, "before": before} {
+	hideTest := ""
+	if f.HideTest {
+		hideTest = "1"
+	}
+	for k, v := range map[string]string{"destination_id": f.DestinationID, "mapping_id": f.MappingID, "status": f.Status, "since": f.Since, "until": f.Until,
+		"key": f.Key, "hide_test": hideTest, "before": before} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -163,13 +170,13 @@ func (s *Server) handleDeliveryList(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := c.Request().URL.Query()
 	form := views.DeliveryFilter{DestinationID: q.Get("destination_id"), MappingID: q.Get("mapping_id"), Status: q.Get("status"),
-		Since: q.Get("since"), Until: q.Get("until")}
+		Since: q.Get("since"), Until: q.Get("until"), Key: strings.TrimSpace(q.Get("key")), HideTest: q.Get("hide_test") != ""}
 	before := q.Get("before")
 	dir, err := s.loadDeliveryDirectory(ctx)
 	if err != nil {
 		return err
 	}
-	v := views.DeliveriesView{Filter: form, Statuses: store.DeliveryStatuses}
+	v := views.DeliveriesView{Filter: form, Statuses: store.DeliveryStatuses, ListURL: deliveryListURL(form, before)}
 	status := http.StatusOK
 	f, err := deliveryFilter(q)
 	var ds []*store.Delivery
@@ -427,6 +434,10 @@ func (s *Server) retryFailed(c echo.Context) (*store.Destination, int64, error) 
 
 func (s *Server) handleDeliveryRetry(c echo.Context) error {
 	target := "/deliveries/" + url.PathEscape(c.Param("id"))
+	// The history's per-row Retry comes back to the same list.
+	if back := c.FormValue("back"); strings.HasPrefix(back, "/deliveries") && !strings.HasPrefix(back, "//") {
+		target = back
+	}
 	err := s.retryDelivery(c)
 	if code := store.ErrorCode(err); code == store.ECONFLICT || code == store.EINVALID {
 		return s.redirectWithFlash(c, target, store.ErrorMessage(err))

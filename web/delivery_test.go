@@ -418,7 +418,7 @@ func TestDeliveriesPage(t *testing.T) {
 	first := doc.Find(`[data-testid="delivery-row"]`).First()
 	cells := first.Find("td").Map(func(_ int, s *goquery.Selection) string { return strings.Join(strings.Fields(s.Text()), " ") })
 	newest := h.All[119] // 119 % 10 == 9: a delivered test file of the AWS destination
-	wantCells := []string{newest.CreatedAt.Format("2006-01-02 15:04:05 UTC"), "Warehouse", "Warehouse tracks", newest.Key, "219", "214 KiB", "delivered test", "1", "1.2 s"}
+	wantCells := []string{newest.CreatedAt.Format("2006-01-02 15:04:05 UTC"), "Warehouse", "Warehouse tracks", newest.Key + " Copy", "219", "214 KiB", "delivered test", "1", "1.2 s", "", ""}
 	if !slices.Equal(cells, wantCells) {
 		t.Errorf("newest row = %q, want %q", cells, wantCells)
 	}
@@ -843,5 +843,103 @@ func TestRetryNamesAFileWithoutKey(t *testing.T) {
 	json.Unmarshal([]byte(body), &after)
 	if resp.StatusCode != http.StatusOK || after.Status != "pending" || after.Key != "orders/nk-0.json" {
 		t.Errorf("retry after the fix = %d %s, want 200 pending under orders/nk-0.json", resp.StatusCode, body)
+	}
+}
+
+// TestDeliveriesPageErrorsKeysFiltersAndRetry: the history shows each
+// file's last error code linked to its hint, keys with a Copy button, hides
+// test sends, finds a key by part of it (in the API too) and retries a row.
+func TestDeliveriesPageErrorsKeysFiltersAndRetry(t *testing.T) {
+	e := MustEnv(t)
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	h := mustHistory(t, e, 10) // 6 failed, 7 retrying, 9 a test
+	failed := h.All[6]
+
+	_, body := c.get("/deliveries")
+	doc := mustDoc(t, body)
+	row := doc.Find(`[data-testid="delivery-row"][data-id="` + failed.ID + `"]`)
+	code := row.Find(`[data-testid="last-error-code"]`)
+	if strings.TrimSpace(code.Text()) != "AccessDenied" || code.AttrOr("href", "") != "/deliveries/"+failed.ID+"#last-error" {
+		t.Errorf("failed row's last error %q links to %q, want AccessDenied linked to the delivery's error", code.Text(), code.AttrOr("href", ""))
+	}
+	if id := row.Find(`.key-cell code`).AttrOr("id", ""); id == "" || row.Find(`.key-cell button[data-copy="#`+id+`"]`).Length() != 1 {
+		t.Errorf("failed row's key has no Copy button")
+	}
+	_, detail := c.get("/deliveries/" + failed.ID)
+	if mustDoc(t, detail).Find(`#last-error`).Length() != 1 {
+		t.Error("the delivery page has no #last-error for the link to land on")
+	}
+	if n := doc.Find(`[data-testid="row-retry"]`).Length(); n != 2 {
+		t.Errorf("%d rows offer Retry, want 2 (the failed and the retrying one)", n)
+	}
+
+	// Hide test sends.
+	_, body = c.get("/deliveries?hide_test=1")
+	doc = mustDoc(t, body)
+	if n := len(deliveryRows(doc)); n != 9 || doc.Find(`[data-testid="test-badge"]`).Length() != 0 {
+		t.Errorf("hide_test: %d rows, test badges %d; want 9 and none", n, doc.Find(`[data-testid="test-badge"]`).Length())
+	}
+	if _, ok := doc.Find(`#hide_test`).Attr("checked"); !ok {
+		t.Error("the Hide test sends box is not kept checked")
+	}
+
+	// Search by key: a substring, with LIKE's wildcards taken literally.
+	_, body = c.get("/deliveries?key=" + url.QueryEscape("0007"))
+	if rows := deliveryRows(mustDoc(t, body)); len(rows) != 1 || rows[0][0] != h.All[7].ID {
+		t.Errorf("key=0007: rows %v, want delivery 7 only", rows)
+	}
+	_, body = c.get("/deliveries?key=" + url.QueryEscape("%"))
+	if rows := deliveryRows(mustDoc(t, body)); len(rows) != 0 {
+		t.Errorf("key=%%: rows %v, want none (no key holds a %%)", rows)
+	}
+	token := e.mustToken(t)
+	if got := e.listDeliveries(t, token, "key=tracks/0006&hide_test=1", 10); len(got) != 1 || got[0].ID != failed.ID {
+		t.Errorf("API key=tracks/0006: %v, want the failed delivery", got)
+	}
+
+	// Retry from the row: back to the same filtered list.
+	list := "/deliveries?status=failed"
+	_, body = c.get(list)
+	form := mustDoc(t, body).Find(`[data-testid="row-retry"]`)
+	resp, _ := c.post(form.AttrOr("action", ""), url.Values{"_csrf": {c.csrf(list)}, "back": {form.Find(`[name="back"]`).AttrOr("value", "")}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != list {
+		t.Errorf("row retry: %d to %q, want 303 to %q", resp.StatusCode, loc, list)
+	}
+	if d, _, err := e.DB.DeliveryByID(context.Background(), failed.ID); err != nil || d.Status == store.StatusFailed {
+		t.Errorf("after retry: %v, %v; want the delivery queued again", d, err)
+	}
+}
+
+// TestHomeGettingStartedLinksAndChartLeavesTestsOut: each getting-started
+// step links to its page, and the chart counts no test send.
+func TestHomeGettingStartedLinksAndChartLeavesTestsOut(t *testing.T) {
+	e := MustEnv(t)
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	src := e.mustSource(t, "web")
+	_, body := c.get("/")
+	doc := mustDoc(t, body)
+	if href := doc.Find(`[data-testid="step-send-events"]`).AttrOr("href", ""); href != "/sources/"+src.ID+"#setup" {
+		t.Errorf("Send events links to %q, want the source's snippets", href)
+	}
+	if href := doc.Find(`[data-testid="step-add-destination"]`).AttrOr("href", ""); href != "/destinations/new" {
+		t.Errorf("Add a destination links to %q, want the wizard", href)
+	}
+	// The source's page has the anchor the step links to.
+	_, page := c.get("/sources/" + src.ID)
+	if mustDoc(t, page).Find(`#setup`).Length() != 1 {
+		t.Error("the source page has no #setup section")
+	}
+
+	dest, m := e.mustDestination(t, "Warehouse", "", src.ID)
+	now := time.Now().UTC().Add(-10 * time.Minute)
+	mustDelivery(t, e.DB, &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "raw/real.csv", Events: 7,
+		CreatedAt: now, FirstEventAt: now, LastEventAt: now}, store.StatusDelivered, nil)
+	mustDelivery(t, e.DB, &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "raw/test.csv", Events: 50, Test: true,
+		CreatedAt: now, FirstEventAt: now, LastEventAt: now}, store.StatusDelivered, nil)
+	_, body = c.get("/")
+	if desc := mustDoc(t, body).Find(`figure.chart desc`).Text(); !strings.HasPrefix(desc, "7 events delivered") {
+		t.Errorf("chart says %q, want 7 events (the test send's 50 left out)", desc)
 	}
 }

@@ -135,7 +135,7 @@ func TestBrowserDestinationWizard(t *testing.T) {
 
 	// The list leads to the destination's mappings, where the mapping is.
 	if err := chromedp.Do(ctx,
-		chromedp.Click(`//a[@aria-label="Mappings of MinIO from the browser"]`),
+		chromedp.Click(`//a[@aria-label="1 mapping of MinIO from the browser"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mapping-row"]`)),
 	); err != nil {
 		t.Fatal(err)

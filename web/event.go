@@ -46,7 +46,7 @@ func (s *Server) handleEventList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.SourceID, v.Type = f.SourceID, f.Type
+	v.SourceID, v.Type, v.MessageID, v.UserID = f.SourceID, f.Type, f.MessageID, f.UserID
 	f.Limit = eventsPageSize
 	es, next, err := s.db.ListEvents(ctx, f)
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Server) handleEventList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.Live = views.EventsLive{Rows: rows, Filtered: f.SourceID != "" || f.Type != ""}
+	v.Live = views.EventsLive{Rows: rows, Filtered: f.SourceID != "" || f.Type != "" || f.MessageID != "" || f.UserID != ""}
 	if next != "" {
 		v.Live.Older = eventsURL("/events", f, "before", next)
 	}
@@ -170,13 +170,26 @@ func (s *Server) handleEventShow(c echo.Context) error {
 		pretty.Reset()
 		pretty.Write(e.Body)
 	}
+	ds, err := s.db.DeliveriesOfEvent(ctx, e.Seq)
+	if err != nil {
+		return err
+	}
+	dir, err := s.loadDeliveryDirectory(ctx)
+	if err != nil {
+		return err
+	}
+	var files []views.DeliveryRow
+	for _, d := range ds {
+		files = append(files, dir.row(d))
+	}
 	v := views.EventView{
-		Page:      s.page(c, "Event "+e.ID, "events"),
-		Event:     rows[0],
-		Kind:      e.Kind,
-		Timestamp: e.Timestamp,
-		JSON:      pretty.String(),
-		Back:      eventsURL("/events", store.EventFilter{SourceID: e.SourceID}),
+		Deliveries: files,
+		Page:       s.page(c, "Event "+e.ID, "events"),
+		Event:      rows[0],
+		Kind:       e.Kind,
+		Timestamp:  e.Timestamp,
+		JSON:       pretty.String(),
+		Back:       eventsURL("/events", store.EventFilter{SourceID: e.SourceID}),
 	}
 	return s.render(c, http.StatusOK, views.Event(v))
 }
@@ -190,6 +203,12 @@ func eventsURL(path string, f store.EventFilter, extra ...string) string {
 	}
 	if f.Type != "" {
 		q.Set("type", f.Type)
+	}
+	if f.MessageID != "" {
+		q.Set("message_id", f.MessageID)
+	}
+	if f.UserID != "" {
+		q.Set("user_id", f.UserID)
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		q.Set(extra[i], extra[i+1])

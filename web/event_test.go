@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -538,5 +539,60 @@ func TestBrowserEventsPageShowsNewEventsLive(t *testing.T) {
 	detail := mustRun(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="event-json"]`)))
 	if !strings.Contains(detail, `"event": "Upgraded Plan"`) || !strings.Contains(detail, `"messageId": "second"`) {
 		t.Errorf("event detail shows\n%s", detail)
+	}
+}
+
+// TestEventsSearchAndTheFilesOfAnEvent: the events page finds an event by its
+// message id or its userId (the API too), and an event's page lists the
+// files that hold it, linked.
+func TestEventsSearchAndTheFilesOfAnEvent(t *testing.T) {
+	e := MustEnv(t)
+	c := e.client(t)
+	c.login(adminEmail, adminPassword)
+	src := e.mustSource(t, "web")
+	dest, m := e.mustDestination(t, "Warehouse", "", src.ID)
+	seqs := e.mustSendTracks(t, src, "msg", 12) // msg-i from user ui
+	now := time.Now().UTC()
+	file := mustDelivery(t, e.DB, &store.Delivery{DestinationID: dest.ID, MappingID: m.ID, Key: "raw/tracks/0001.csv",
+		Events: 2, CreatedAt: now, FirstEventAt: now, LastEventAt: now}, store.StatusDelivered, seqs[:2])
+
+	messageIDs := func(query string) []string {
+		t.Helper()
+		_, body := c.get("/events?" + query)
+		var ids []string
+		for _, r := range rowsOf(mustDoc(t, body)) {
+			ids = append(ids, r[0])
+		}
+		return ids
+	}
+	if got := messageIDs("message_id=msg-3"); !slices.Equal(got, []string{"msg-3"}) {
+		t.Errorf("message_id=msg-3: %v, want msg-3 only", got)
+	}
+	// u1 must not find u10 or u11.
+	if got := messageIDs("user_id=u1"); !slices.Equal(got, []string{"msg-1"}) {
+		t.Errorf("user_id=u1: %v, want msg-1 only", got)
+	}
+	if got := messageIDs("user_id=" + url.QueryEscape("u%")); len(got) != 0 {
+		t.Errorf("user_id=u%%: %v, want none", got)
+	}
+	_, body := c.get("/events?user_id=u2")
+	if v := mustDoc(t, body).Find(`#filter-user-id`).AttrOr("value", ""); v != "u2" {
+		t.Errorf("user id box holds %q after the search, want u2", v)
+	}
+	resp, body := e.apiGet(t, "/api/v1/events?message_id=msg-5", e.mustToken(t))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"msg-5"`) || strings.Contains(body, `"msg-4"`) {
+		t.Errorf("API message_id=msg-5: %d %s", resp.StatusCode, body)
+	}
+
+	// The first event is in the file; the last in none yet.
+	_, body = c.get(fmt.Sprintf("/events/%d", seqs[0]))
+	rows := mustDoc(t, body).Find(`[data-testid="event-delivery"]`)
+	if rows.Length() != 1 || rows.AttrOr("data-id", "") != file.ID || rows.Find(`a`).AttrOr("href", "") != "/deliveries/"+file.ID ||
+		!strings.Contains(rows.Text(), "raw/tracks/0001.csv") || !strings.Contains(rows.Text(), "Warehouse") {
+		t.Errorf("event's files: %d rows %q, want the one file linked", rows.Length(), rows.Text())
+	}
+	_, body = c.get(fmt.Sprintf("/events/%d", seqs[11]))
+	if mustDoc(t, body).Find(`[data-testid="no-event-deliveries"]`).Length() != 1 {
+		t.Error("an event in no file does not say so")
 	}
 }

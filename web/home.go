@@ -58,6 +58,15 @@ func (s *Server) handleHome(c echo.Context) error {
 	}
 	now := s.db.Now()
 	v := views.HomeView{Page: s.page(c, "Overview", "home"), Sources: sources, Destinations: len(dir.destinations)}
+	if sources > 0 {
+		first, _, err := s.db.ListSources(ctx, store.Page{Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(first) > 0 {
+			v.SnippetsURL = "/sources/" + first[0].ID + "#setup"
+		}
+	}
 	if len(dir.destinations) > 0 {
 		stats, err := s.db.DestinationStats(ctx, now.Add(-homeRateWindow))
 		if err != nil {

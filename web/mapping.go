@@ -438,6 +438,11 @@ func readEditor(c echo.Context) (*editor, error) {
 	f.BatchSizeColumnName, f.AudienceActionColumnName = form.Get("batch_size_column_name"), form.Get("audience_action_column_name")
 	f.PartitionTime, f.PartitionWindowHours = form.Get("partition_time"), form.Get("partition_window_hours")
 	f.TestEvent = form.Get("test_event")
+	// Segment's classic layout holds gzip files only: choosing it chooses
+	// gzip, rather than failing on compression.
+	if f.KeyPreset == format.PresetSegmentClassic && f.Format != store.FormatParquet {
+		f.Compression = store.CompressionGzip
+	}
 	names, values, normalizes, hashes, types := form["col_name"], form["col_value"], form["col_normalize"], form["col_hash"], form["col_type"]
 	// col_transform is the older form's single select; a script that still
 	// posts it gets the same column.

@@ -34,9 +34,9 @@ type mappingRig struct {
 	Dest   *store.Destination
 }
 
-func mustMappingRig(tb testing.TB, withS3 bool) *mappingRig {
+func mustMappingRig(tb testing.TB, withS3 bool, opts ...envOptions) *mappingRig {
 	tb.Helper()
-	e := MustEnv(tb)
+	e := MustEnv(tb, opts...)
 	r := &mappingRig{env: e, Token: e.mustToken(tb), Bucket: "events", Source: e.mustSource(tb, "web")}
 	cfg := store.DestinationConfig{Bucket: r.Bucket, Region: "us-east-1", Auth: store.AuthKeys,
 		Endpoint: "http://127.0.0.1:9", ForcePathStyle: true, PathPrefix: "raw/"}

@@ -3,9 +3,18 @@
 (function () {
   "use strict";
 
-  // Copy buttons are hidden until this file runs (html.js in app.css): they
-  // do nothing without JavaScript.
+  // Styles that need this file (the collapsed navigation) key on .js.
   document.documentElement.classList.add("js");
+
+  // On small screens the navigation folds behind a Menu button.
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest(".nav-toggle");
+    if (!btn) return;
+    var nav = document.getElementById(btn.getAttribute("aria-controls"));
+    var open = btn.getAttribute("aria-expanded") !== "true";
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+    if (nav) nav.classList.toggle("open", open);
+  });
 
   function csrfToken() {
     var m = document.querySelector('meta[name="csrf-token"]');
@@ -14,6 +23,11 @@
 
   document.addEventListener("htmx:configRequest", function (ev) {
     ev.detail.headers["X-CSRF-Token"] = csrfToken();
+    // htmx sends a form's own requests to the formaction of the button
+    // clicked last: a live preview fired just after "Send test event" would
+    // send the test a second time. A live form's requests go where it says.
+    var elt = ev.detail.elt;
+    if (elt.hasAttribute && elt.hasAttribute("data-live-form")) ev.detail.path = elt.getAttribute("hx-post");
   });
 
   // Copy buttons: <button data-copy="#element-id">. The text is read from the
@@ -45,6 +59,34 @@
       document.body.removeChild(ta);
       done();
     }
+  });
+
+  // Choosing Segment's classic key layout chooses gzip, which it requires
+  // (the server does the same for forms sent without this file).
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el.id !== "key_preset" || el.value !== "segment_classic") return;
+    var comp = el.form && el.form.querySelector("#compression");
+    if (comp && comp.value !== "gzip") {
+      comp.value = "gzip";
+      comp.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  });
+
+  // Forms with data-warn-unsaved ask before the page is left with changes
+  // not saved; submitting them is no reason to ask.
+  var unsaved = null;
+  document.addEventListener("input", function (ev) {
+    var form = ev.target.closest && ev.target.closest("form[data-warn-unsaved]");
+    if (form && !ev.target.closest("[data-no-live]")) unsaved = form;
+  });
+  document.addEventListener("submit", function (ev) {
+    if (ev.target === unsaved) unsaved = null;
+  });
+  window.addEventListener("beforeunload", function (ev) {
+    if (!unsaved || !document.body.contains(unsaved)) return;
+    ev.preventDefault();
+    ev.returnValue = "";
   });
 
   // Forms with data-confirm ask before they submit (deletes, revokes).
