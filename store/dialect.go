@@ -82,14 +82,6 @@ func (d *dialect) least(a, b string) string {
 	return "min(" + a + ", " + b + ")"
 }
 
-// greatest is the scalar maximum of two expressions.
-func (d *dialect) greatest(a, b string) string {
-	if d.postgres {
-		return "GREATEST(" + a + ", " + b + ")"
-	}
-	return "max(" + a + ", " + b + ")"
-}
-
 // noIndex is a column that SQLite's planner must not pick an index for (a
 // unary +); PostgreSQL's planner weighs indexes by statistics instead.
 func (d *dialect) noIndex(col string) string {

@@ -188,3 +188,40 @@ func TestRaceSealSameEventsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRaceCursorOnlyMovesForward: two replicas moving one cursor at once
+// leave it at the later position, whichever commits last.
+func TestRaceCursorOnlyMovesForward(t *testing.T) {
+	ctx := context.Background()
+	db1, db2 := twoHandles(t)
+	keys, _ := store.LoadKeys(t.TempDir())
+	db1.UseKeys(keys)
+	d := validDestination()
+	if err := db1.CreateDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
+	if err := db1.CreateMapping(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	for round := range int64(raceRounds) {
+		low, high := store.Position{Xid: 10 * round, Seq: 100 * round}, store.Position{Xid: 10*round + 1, Seq: 100*round + 1}
+		e1, e2 := together(
+			func() error { return db1.SetCursor(ctx, m.ID, high) },
+			func() error { return db2.SetCursor(ctx, m.ID, low) })
+		if e1 != nil || e2 != nil {
+			t.Fatal(e1, e2)
+		}
+		cs, err := db1.Cursors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := high
+		if !db1.Postgres() {
+			want = store.SeqPosition(high.Seq) // SQLite keeps no xid
+		}
+		if got := cs[m.ID]; got != want {
+			t.Fatalf("round %d: cursor %+v, want %+v", round, got, want)
+		}
+	}
+}

@@ -143,6 +143,7 @@ func (c *cluster) start() error {
 		gid, _ := strconv.Atoi(u.Gid)
 		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
+	sweep()
 	c.dir, err = os.MkdirTemp("", "s3relay-pgtest-")
 	if err != nil {
 		return err
@@ -206,5 +207,25 @@ func (c *cluster) start() error {
 			return fmt.Errorf("postgres did not answer on port %d: %v; log: %s", c.port, err, strings.TrimSpace(string(log)))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sweep removes the directories of clusters whose test process died without
+// calling Stop (the kernel killed their servers): older than an hour, and no
+// server running in them.
+func sweep() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "s3relay-pgtest-*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || time.Since(fi.ModTime()) < time.Hour {
+			continue
+		}
+		if pid, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			line, _, _ := strings.Cut(string(pid), "\n")
+			if n, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && syscall.Kill(n, 0) == nil {
+				continue
+			}
+		}
+		os.RemoveAll(d)
 	}
 }
