@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,44 @@ func TestPurgeEventsKeepsRecentOnes(t *testing.T) {
 	// After the retention window the same id is new again.
 	if res, _ := a.Append(ctx, src.ID, received, old.Messages, nil); res.Stored != 1 {
 		t.Errorf("re-sent purged id: %+v, want stored", res)
+	}
+}
+
+func TestListEventsByMessageIDAndUserID(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustAppender(t, db)
+	src := MustSource(t, db, "web")
+	req := mustBatch(t, `{"batch":[
+		{"type":"track","userId":"ann","event":"A","messageId":"m1"},
+		{"type":"track","userId":"ann_b","event":"B","messageId":"m2"},
+		{"type":"track","userId":"a%n","event":"C","messageId":"m3"},
+		{"type":"track","anonymousId":"ann","event":"D","messageId":"m4"}]}`)
+	if _, err := a.Append(ctx, src.ID, received, req.Messages, req.Drops); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f    store.EventFilter
+		want []string
+	}{
+		{store.EventFilter{MessageID: "m2"}, []string{"m2"}},
+		{store.EventFilter{UserID: "ann"}, []string{"m1"}},
+		{store.EventFilter{UserID: "ann_b"}, []string{"m2"}},
+		// % and _ are taken literally.
+		{store.EventFilter{UserID: "a%n"}, []string{"m3"}},
+		{store.EventFilter{UserID: "a_n"}, nil},
+		{store.EventFilter{UserID: "nobody"}, nil},
+	} {
+		evs, _, err := db.ListEvents(ctx, tc.f)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.f, err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.ID)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%+v: got %v, want %v", tc.f, got, tc.want)
+		}
 	}
 }

@@ -102,6 +102,15 @@ func (d *dialect) lockTable(tx *tx, ctx context.Context, table string) error {
 	return err
 }
 
+// bytesLike is a LIKE of a BLOB/BYTEA column against a []byte pattern
+// whose escape character is "!" (a lone backslash is not a bytea literal).
+func (d *dialect) bytesLike(col string) string {
+	if d.postgres {
+		return col + ` LIKE ? ESCAPE '!'::bytea`
+	}
+	return col + ` LIKE ? ESCAPE '!'`
+}
+
 // emptyBlob is an empty BLOB/BYTEA literal.
 func (d *dialect) emptyBlob() string {
 	if d.postgres {

@@ -74,7 +74,7 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]*Event, string, 
 	if err := p.Validate(); err != nil {
 		return nil, "", err
 	}
-	q, args := eventsQuery(f, p.Limit+1)
+	q, args := db.d.eventsQuery(f, p.Limit+1)
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
@@ -96,7 +96,7 @@ func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]*Event, string, 
 }
 
 // eventsQuery is the query of ListEvents for at most limit events.
-func eventsQuery(f EventFilter, limit int) (string, []any) {
+func (d *dialect) eventsQuery(f EventFilter, limit int) (string, []any) {
 	var where []string
 	var args []any
 	if f.SourceID != "" {
@@ -113,8 +113,10 @@ func eventsQuery(f EventFilter, limit int) (string, []any) {
 		// userId appears exactly as this text; a substring match keeps the
 		// query the same in both dialects (no JSON functions).
 		uid, _ := json.Marshal(f.UserID)
-		pattern := `%"userId":` + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(string(uid)) + "%"
-		where, args = append(where, `body LIKE ? ESCAPE '\'`), append(args, pattern)
+		// The pattern is bytes (the body is BLOB/BYTEA), and its escape
+		// character is "!": a backslash is not a valid bytea literal.
+		pattern := `%"userId":` + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(string(uid)) + "%"
+		where, args = append(where, d.bytesLike("body")), append(args, []byte(pattern))
 	}
 	if f.Before > 0 {
 		where, args = append(where, "seq < ?"), append(args, f.Before)

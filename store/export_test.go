@@ -20,7 +20,7 @@ var MigrationFS = migrationFS
 // PostgreSQL, sequential scans, bitmap scans and sorts are disabled for it (kept only when nothing else answers): its tables are too small
 // in tests for the planner to prefer an index otherwise.
 func (db *DB) EventsQueryPlan(ctx context.Context, f EventFilter) (string, error) {
-	q, args := eventsQuery(f, 50)
+	q, args := db.d.eventsQuery(f, 50)
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return "", err
