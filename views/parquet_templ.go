@@ -176,7 +176,7 @@ func parquetTableView(t *ParquetTable) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</tbody></table></details><div class=\"parquet-table\"><table data-testid=\"parquet-rows\"><thead><tr>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</tbody></table></details><div class=\"parquet-table\" tabindex=\"0\" role=\"region\" aria-label=\"First rows of the file\"><table data-testid=\"parquet-rows\"><thead><tr>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
