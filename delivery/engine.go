@@ -48,6 +48,10 @@ type Config struct {
 	Now func() time.Time
 	// Poll is how often the engine looks for work when nothing woke it (1s).
 	Poll time.Duration
+	// Reload is how often the router reloads every mapping and destination
+	// whatever happened (2s); a change to any of them, made on any replica,
+	// is seen sooner, by a cheap version check every 200ms.
+	Reload time.Duration
 	// Grace is how long in-flight uploads may take to finish on shutdown (20s).
 	Grace time.Duration
 	// TempDir holds files while they upload (default os.TempDir()).
@@ -118,6 +122,9 @@ func (c *Config) defaults() {
 	}
 	if c.Poll <= 0 {
 		c.Poll = time.Second
+	}
+	if c.Reload <= 0 {
+		c.Reload = 2 * time.Second
 	}
 	if c.Grace <= 0 {
 		c.Grace = 20 * time.Second

@@ -12,8 +12,11 @@ import (
 // routeChunk is how many events the router reads at a time.
 const routeChunk = 2000
 
-// refreshEvery is how often the router reloads mappings and destinations.
-const refreshEvery = 2 * time.Second
+// versionEvery is how often the router asks whether a mapping or a
+// destination changed (on any replica), to reload them at once: a new
+// mapping gets its first events in a fraction of a second, not at the next
+// full reload (Config.Reload).
+const versionEvery = 200 * time.Millisecond
 
 // router assigns committed events to the open batches of matching mappings
 // and seals batches into deliveries. One goroutine runs it.
@@ -21,12 +24,18 @@ type router struct {
 	e         *Engine
 	mappings  map[string]*mstate
 	refreshed time.Time
+	// version is the store's routing version at the last refresh, checked
+	// at versionChecked.
+	version        string
+	versionChecked time.Time
 	// leader is whether this replica held the router lease when it last
 	// took or renewed it, at renewed; lost is set by a write the lease's
 	// fence refused.
 	leader  bool
 	renewed time.Time
 	lost    bool
+	// nfull counts the batches in the mappings' full lists.
+	nfull int
 }
 
 // mstate is the router's state of one active mapping.
@@ -44,6 +53,9 @@ type mstate struct {
 	// (by an earlier run), by seq: they must not be routed again.
 	sealedAhead map[int64]store.Position
 	open        map[string]*batch
+	// full holds batches ready to seal (full or past their age), out of
+	// open: sealFull seals them together, in one transaction.
+	full []*batch
 }
 
 // batch is an open file: events chosen, not yet sealed. Only seqs are kept,
@@ -75,7 +87,7 @@ func (r *router) run(ctx context.Context) error {
 			}
 			continue
 		}
-		if time.Since(r.refreshed) >= refreshEvery {
+		if r.refreshDue(ctx) {
 			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
 				r.e.log.Error("load mappings", "err", err)
 			}
@@ -159,7 +171,7 @@ func (r *router) lead(ctx context.Context) bool {
 // reset forgets the open batches and the mappings: the next refresh starts
 // again from the persisted cursors.
 func (r *router) reset() {
-	r.mappings, r.refreshed = map[string]*mstate{}, time.Time{}
+	r.mappings, r.refreshed, r.nfull = map[string]*mstate{}, time.Time{}, 0
 }
 
 // drain routes every committed event not routed yet, until caught up with
@@ -196,11 +208,31 @@ func (r *router) drain(ctx context.Context) error {
 // errLeaseLost ends a drain whose replica lost the router lease.
 var errLeaseLost = errors.New("lost the router lease: another replica routes the rest")
 
+// refreshDue reports whether the mappings are to be reloaded: at
+// Config.Reload, or when the routing version moved.
+func (r *router) refreshDue(ctx context.Context) bool {
+	if time.Since(r.refreshed) >= r.e.cfg.Reload {
+		return true
+	}
+	if time.Since(r.versionChecked) < versionEvery {
+		return false
+	}
+	r.versionChecked = time.Now()
+	v, err := r.e.db.RoutingVersion(ctx)
+	return err == nil && v != r.version
+}
+
 // refresh loads the active mappings. A mapping whose settings or whose
 // destination changed starts again from its persisted cursor, so its open
 // batches are rebuilt with the new settings.
 func (r *router) refresh(ctx context.Context) error {
 	r.refreshed = time.Now()
+	// Read before the mappings: a change made in between is seen again.
+	v, err := r.e.db.RoutingVersion(ctx)
+	if err != nil {
+		return err
+	}
+	r.version, r.versionChecked = v, r.refreshed
 	ms, err := r.e.db.ActiveMappings(ctx)
 	if err != nil {
 		return err
@@ -242,10 +274,13 @@ func (r *router) refresh(ctx context.Context) error {
 		r.mappings[m.ID] = &mstate{c: c, version: version, destID: d.ID, sources: srcs, cursor: cur, routed: cur,
 			sealedAhead: ahead, open: map[string]*batch{}}
 	}
-	for id := range r.mappings {
+	r.nfull = 0
+	for id, st := range r.mappings {
 		if !seen[id] {
 			delete(r.mappings, id)
+			continue
 		}
+		r.nfull += len(st.full)
 	}
 	return nil
 }
@@ -311,6 +346,10 @@ func (r *router) routeChunk(ctx context.Context) (int, error) {
 	for _, st := range r.mappings {
 		st.routed = st.routed.Max(last)
 	}
+	// The chunk's files and the cursors past it in one commit.
+	if err := r.sealFull(ctx); err != nil {
+		return 0, err
+	}
 	r.e.metrics.routed.Add(float64(len(events)))
 	return len(events), nil
 }
@@ -333,15 +372,84 @@ func (r *router) add(ctx context.Context, st *mstate, ev *store.Event, msg map[s
 	}
 	// The json format writes one object per event; other formats fill files.
 	if m.Format == store.FormatJSON || len(b.seqs) >= m.BatchSize || b.bytes >= m.BatchMaxBytes {
-		return r.seal(ctx, st, b)
+		r.ready(st, b)
+		if r.nfull >= sealTogether {
+			// Sealed before the chunk ends, with the cursor at its start:
+			// events after these are in batches not persisted yet.
+			return r.sealFull(ctx)
+		}
 	}
 	return nil
 }
 
-// seal turns an open batch into a pending delivery: key and membership are
-// persisted before any upload, in one transaction with the cursor.
-func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
+// sealTogether is how many files one seal transaction takes at most.
+const sealTogether = 256
+
+// ready moves a batch from the open ones to those to seal.
+func (r *router) ready(st *mstate, b *batch) {
 	delete(st.open, b.partition)
+	st.full = append(st.full, b)
+	r.nfull++
+}
+
+// sealFull seals every batch ready to seal, of every mapping, in one
+// transaction that also moves each of those mappings' cursors: one commit
+// for the files of a chunk rather than one each. A key conflict (a key
+// template that named a key already written, or the same key twice) seals
+// them one at a time instead, so each gets its own key. On error the
+// batches stay ready and are sealed by the next call.
+func (r *router) sealFull(ctx context.Context) error {
+	if r.nfull == 0 {
+		return nil
+	}
+	var seals []store.Seal
+	cursors := map[string]store.Position{}
+	for id, st := range r.mappings {
+		for _, b := range st.full {
+			seals = append(seals, store.Seal{Delivery: r.newDelivery(st, b), Seqs: b.seqs})
+		}
+		if len(st.full) > 0 {
+			cursors[id] = st.persistable(false)
+		}
+	}
+	err := r.e.db.SealDeliveries(ctx, seals, cursors)
+	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
+		return r.sealOneByOne(ctx)
+	}
+	if err != nil {
+		r.lost = r.lost || store.IsLeaseLost(err)
+		return err
+	}
+	for id, c := range cursors {
+		st := r.mappings[id]
+		st.cursor = st.cursor.Max(c)
+		st.full = nil
+	}
+	r.nfull = 0
+	r.e.metrics.sealed.Add(float64(len(seals)))
+	wake(r.e.wakeUploader)
+	return nil
+}
+
+// sealOneByOne seals the ready batches in transactions of their own.
+func (r *router) sealOneByOne(ctx context.Context) error {
+	for _, st := range r.mappings {
+		for len(st.full) > 0 {
+			b := st.full[0]
+			st.full = st.full[1:]
+			r.nfull--
+			if err := r.seal(ctx, st, b); err != nil {
+				st.full = append([]*batch{b}, st.full...)
+				r.nfull++
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// newDelivery is the pending delivery of a batch, named.
+func (r *router) newDelivery(st *mstate, b *batch) *store.Delivery {
 	now := r.e.db.Now()
 	m := st.c.Mapping
 	d := &store.Delivery{
@@ -355,7 +463,15 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 		d.Key = "unnamed/" + d.ID
 		d.Status, d.LastError, d.LastErrorCode = store.StatusFailed, "The mapping's key template gave no key for this file's event: "+err.Error(), store.ErrCodeNoKey
 	}
-	cursor := st.persistable()
+	return d
+}
+
+// seal turns a batch taken out of open and full into a pending delivery:
+// key and membership are persisted before any upload, in one transaction
+// with the cursor.
+func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
+	d := r.newDelivery(st, b)
+	cursor := st.persistable(true)
 	err := r.e.db.SealDelivery(ctx, d, b.seqs, cursor)
 	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
 		// The template named a key already written: never overwrite it.
@@ -363,7 +479,6 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 		err = r.e.db.SealDelivery(ctx, d, b.seqs, cursor)
 	}
 	if err != nil {
-		st.open[b.partition] = b // kept in memory; sealing is tried again
 		r.lost = r.lost || store.IsLeaseLost(err)
 		return err
 	}
@@ -406,12 +521,21 @@ func extension(name string) string {
 }
 
 // persistable is the cursor that may be saved: below the oldest event still
-// waiting in an open batch.
-func (st *mstate) persistable() store.Position {
+// waiting in an open batch, and in a ready one unless withFull is false
+// (they are sealed in the transaction that saves it).
+func (st *mstate) persistable(withFull bool) store.Position {
 	c := st.routed
-	for _, b := range st.open {
+	below := func(b *batch) {
 		if len(b.seqs) > 0 && b.from.Before().Less(c) {
 			c = b.from.Before()
+		}
+	}
+	for _, b := range st.open {
+		below(b)
+	}
+	if withFull {
+		for _, b := range st.full {
+			below(b)
 		}
 	}
 	return c
@@ -425,24 +549,28 @@ func (r *router) sealExpired(ctx context.Context) (failed bool) {
 		age := time.Duration(st.c.Mapping.BatchMaxAgeSeconds) * time.Second
 		for _, b := range st.open {
 			if !now.Before(b.firstReceived.Add(age)) {
-				if err := r.seal(ctx, st, b); err != nil && ctx.Err() == nil {
-					r.e.log.Error("seal batch", "mapping", st.c.Mapping.ID, "err", err)
-					failed = true
-				}
+				r.ready(st, b)
 			}
 		}
 	}
-	return failed
+	if err := r.sealFull(ctx); err != nil {
+		if ctx.Err() == nil {
+			r.e.log.Error("seal batches", "err", err)
+		}
+		return true
+	}
+	return false
 }
 
 // sealAll seals every open batch, whatever its size or age: on shutdown.
 func (r *router) sealAll(ctx context.Context) error {
 	for _, st := range r.mappings {
 		for _, b := range st.open {
-			if err := r.seal(ctx, st, b); err != nil {
-				return err
-			}
+			r.ready(st, b)
 		}
+	}
+	if err := r.sealFull(ctx); err != nil {
+		return err
 	}
 	r.saveCursors(ctx)
 	return nil
@@ -465,7 +593,7 @@ func (r *router) nextDeadline() (time.Time, bool) {
 // not match), so a restart does not look at them again.
 func (r *router) saveCursors(ctx context.Context) {
 	for id, st := range r.mappings {
-		c := st.persistable()
+		c := st.persistable(true)
 		if !st.cursor.Less(c) {
 			continue
 		}

@@ -104,6 +104,55 @@ func scanDelivery(s scanner) (*Delivery, error) {
 // key or an event already sealed for the mapping is an ECONFLICT: nothing is
 // written, so no event can be in two files of one mapping.
 func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, cursor Position) error {
+	var cursors map[string]Position
+	if !cursor.IsZero() {
+		cursors = map[string]Position{d.MappingID: cursor}
+	}
+	return db.SealDeliveries(ctx, []Seal{{Delivery: d, Seqs: seqs}}, cursors)
+}
+
+// Seal is one new delivery and the seqs of its events.
+type Seal struct {
+	Delivery *Delivery
+	Seqs     []int64
+}
+
+// SealDeliveries stores new deliveries with their exact memberships and
+// moves the given mappings' cursors, all in one transaction: one commit for
+// the files a router chunk filled rather than one each. It is all or
+// nothing, with SealDelivery's conflicts.
+func (db *DB) SealDeliveries(ctx context.Context, seals []Seal, cursors map[string]Position) error {
+	for _, s := range seals {
+		db.prepareSeal(s.Delivery, s.Seqs)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("seal delivery: %w", err)
+	}
+	defer tx.Rollback()
+	if err := db.checkFence(ctx, tx); err != nil {
+		return err
+	}
+	for _, s := range seals {
+		if err := db.insertDelivery(ctx, tx, s.Delivery, s.Seqs); err != nil {
+			return err
+		}
+	}
+	for id, c := range cursors {
+		if !c.IsZero() {
+			if err := db.setCursor(ctx, tx, id, c); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("seal delivery: %w", err)
+	}
+	return nil
+}
+
+// prepareSeal fills in a new delivery's defaults and its seq range.
+func (db *DB) prepareSeal(d *Delivery, seqs []int64) {
 	if d.ID == "" {
 		d.ID = NewID("dlv")
 	}
@@ -123,19 +172,15 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 		}
 		d.MaxSeq = max(d.MaxSeq, seq)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("seal delivery: %w", err)
-	}
-	defer tx.Rollback()
-	if err := db.checkFence(ctx, tx); err != nil {
-		return err
-	}
+}
+
+// insertDelivery writes one delivery row and its membership.
+func (db *DB) insertDelivery(ctx context.Context, tx *tx, d *Delivery, seqs []int64) error {
 	var minSeq, maxSeq any
 	if len(seqs) > 0 {
 		minSeq, maxSeq = d.MinSeq, d.MaxSeq
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (id, destination_id, mapping_id, key, partition, status, test, events, bytes,
+	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, destination_id, mapping_id, key, partition, status, test, events, bytes,
 		content_type, content_encoding, checksum, attempts, first_event_at, last_event_at, created_at, delivered_at, next_attempt_at,
 		last_error, last_error_code, min_seq, max_seq, lease_holder, lease_expires_at, attempt_started_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -148,32 +193,7 @@ func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, curso
 		}
 		return fmt.Errorf("seal delivery: %w", err)
 	}
-	// Membership goes in many rows to a statement: one call into SQLite per
-	// chunk rather than per event.
-	for start := 0; start < len(seqs); start += membershipChunk {
-		chunk := seqs[start:min(start+membershipChunk, len(seqs))]
-		q := `INSERT INTO delivery_events (mapping_id, event_seq, delivery_id) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(chunk)), ",")
-		args := make([]any, 0, 3*len(chunk))
-		for _, seq := range chunk {
-			args = append(args, d.MappingID, seq, d.ID)
-		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			if isUniqueViolation(err) {
-				return Errorf(ECONFLICT, "An event of this file is already in another file of its mapping.")
-			}
-			return fmt.Errorf("seal delivery: %w", err)
-		}
-	}
-	if !cursor.IsZero() {
-		if err := db.setCursor(ctx, tx, d.MappingID, cursor); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("seal delivery: %w", err)
-	}
-	return nil
+	return insertMembership(ctx, tx, db.d, d, seqs)
 }
 
 // leaseStart is when the attempt of a delivery sealed as uploading (a test
@@ -183,6 +203,43 @@ func leaseStart(d *Delivery) any {
 		return nil
 	}
 	return ms(d.CreatedAt)
+}
+
+// insertMembership records which file each event is in. PostgreSQL takes the
+// seqs as one array parameter (one cached plan whatever the count); SQLite
+// many rows to a statement, one call into SQLite per chunk rather than per
+// event.
+func insertMembership(ctx context.Context, tx *tx, dl *dialect, d *Delivery, seqs []int64) error {
+	conflict := func(err error) error {
+		if isUniqueViolation(err) {
+			return Errorf(ECONFLICT, "An event of this file is already in another file of its mapping.")
+		}
+		return fmt.Errorf("seal delivery: %w", err)
+	}
+	if dl.postgres {
+		if len(seqs) == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_events (mapping_id, event_seq, delivery_id)
+			SELECT ?, unnest(?::bigint[]), ?`, d.MappingID, seqs, d.ID)
+		if err != nil {
+			return conflict(err)
+		}
+		return nil
+	}
+	for start := 0; start < len(seqs); start += membershipChunk {
+		chunk := seqs[start:min(start+membershipChunk, len(seqs))]
+		q := `INSERT INTO delivery_events (mapping_id, event_seq, delivery_id) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(chunk)), ",")
+		args := make([]any, 0, 3*len(chunk))
+		for _, seq := range chunk {
+			args = append(args, d.MappingID, seq, d.ID)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return conflict(err)
+		}
+	}
+	return nil
 }
 
 // membershipChunk is how many events one membership INSERT carries.

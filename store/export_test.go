@@ -70,3 +70,9 @@ func (db *DB) PositionOf(ctx context.Context, seq int64) Position {
 	}
 	return p
 }
+
+// Count runs a SELECT count(*) statement.
+func (db *DB) Count(ctx context.Context, q string, args ...any) (n int64, err error) {
+	err = db.read.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, err
+}

@@ -331,6 +331,20 @@ func (db *DB) MappingsByDestination(ctx context.Context) (map[string][]*Mapping,
 	return out, nil
 }
 
+// RoutingVersion changes whenever a mapping or a destination is added,
+// removed or updated: a query cheap enough for the router to ask often, on
+// whichever replica the change was made, before reloading ActiveMappings.
+func (db *DB) RoutingVersion(ctx context.Context) (string, error) {
+	var m, d string
+	err := db.read.QueryRowContext(ctx, `SELECT
+		(SELECT CAST(count(*) AS TEXT) || ':' || CAST(coalesce(sum(updated_at), 0) AS TEXT) FROM mappings),
+		(SELECT CAST(count(*) AS TEXT) || ':' || CAST(coalesce(sum(updated_at), 0) AS TEXT) FROM destinations)`).Scan(&m, &d)
+	if err != nil {
+		return "", fmt.Errorf("routing version: %w", err)
+	}
+	return m + "|" + d, nil
+}
+
 // ActiveMappings returns every enabled mapping of an enabled destination:
 // what the delivery engine routes events to.
 func (db *DB) ActiveMappings(ctx context.Context) ([]*Mapping, error) {

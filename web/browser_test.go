@@ -36,6 +36,26 @@ func MustBrowser(tb testing.TB) context.Context {
 // mustBrowserFor is MustBrowser with a time limit and more Chromium flags.
 func mustBrowserFor(tb testing.TB, limit time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
+	// A Chromium that exits while it starts (it happens, rarely, on a
+	// loaded machine, before any page is opened) is started again, twice at
+	// most, with a fresh profile; nothing of the test has run yet.
+	var err error
+	for try := 1; try <= 3; try++ {
+		var ctx context.Context
+		if ctx, err = startBrowser(tb, limit, extra...); err == nil {
+			return ctx
+		}
+		if !strings.Contains(err.Error(), "chrome failed to start") {
+			break
+		}
+		tb.Logf("start chromium (try %d): %v", try, err)
+	}
+	tb.Fatalf("start chromium: %v", err)
+	return nil
+}
+
+// startBrowser starts one headless Chromium and opens its first tab.
+func startBrowser(tb testing.TB, limit time.Duration, extra ...chromedp.ExecAllocatorOption) (context.Context, error) {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(tb)),
 		chromedp.UserDataDir(tb.TempDir()),
@@ -55,9 +75,12 @@ func mustBrowserFor(tb testing.TB, limit time.Duration, extra ...chromedp.ExecAl
 	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	tb.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("start chromium: %v", err)
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		return nil, err
 	}
-	return ctx
+	return ctx, nil
 }
 
 func TestBrowserSignInShowsNavigation(t *testing.T) {
