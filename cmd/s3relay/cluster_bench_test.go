@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/s3relay/s3relay/delivery/s3/miniotest"
 )
 
@@ -40,7 +42,10 @@ func BenchmarkPostgres(b *testing.B) {
 			if k > 0 {
 				sb.WriteByte(',')
 			}
-			fmt.Fprintf(&sb, `{"type":"track","messageId":"pg-%d-%d","userId":"user-%d","event":"Order Completed","properties":{"order":"o-%d","total":%d.5,"currency":"EUR"}}`, j, k, k%97, j*perReq+k, k)
+			// Random ids, as the Segment libraries send (analytics-go: a
+			// UUID v4 per message), not ascending ones: an index of
+			// ascending keys favours a single writer unrealistically.
+			fmt.Fprintf(&sb, `{"type":"track","messageId":%q,"userId":"user-%d","event":"Order Completed","properties":{"order":"o-%d","total":%d.5,"currency":"EUR"}}`, uuid.NewString(), k%97, j*perReq+k, k)
 		}
 		sb.WriteString(`],"context":{"library":{"name":"analytics-go","version":"3.3.0"}}}`)
 		bodies[j] = []byte(sb.String())
