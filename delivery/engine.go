@@ -221,6 +221,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	up := newUploader(e)
 	upDone := make(chan struct{})
 	go func() { up.run(ctx, uctx); close(upDone) }()
+	// Files sealed by another replica's router wake this one's uploader, so
+	// uploads spread over the replicas rather than wait for a poll.
+	go e.db.Listen(ctx, store.DeliveriesChannel, func() { wake(e.wakeUploader) })
 
 	// Every router write is fenced on the router lease.
 	rctx := store.Fenced(ctx, store.RouterLease, e.cfg.Replica)
@@ -261,6 +264,17 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // jitter is the random part of the backoff.
 func jitter() float64 { return rand.Float64() }
+
+// filesSealed wakes the uploaders for files the router sealed. On
+// PostgreSQL the seal's NOTIFY wakes every replica's, this one's included,
+// at about the same moment, so that the files spread over the replicas
+// rather than go to the router's own uploader first; on SQLite there is
+// only this one.
+func (e *Engine) filesSealed() {
+	if !e.db.Postgres() {
+		wake(e.wakeUploader)
+	}
+}
 
 // Wake tells the engine that deliveries became due (a user asked for a retry).
 func (e *Engine) Wake() { wake(e.wakeUploader) }

@@ -427,7 +427,7 @@ func (r *router) sealFull(ctx context.Context) error {
 	}
 	r.nfull = 0
 	r.e.metrics.sealed.Add(float64(len(seals)))
-	wake(r.e.wakeUploader)
+	r.e.filesSealed()
 	return nil
 }
 
@@ -484,7 +484,7 @@ func (r *router) seal(ctx context.Context, st *mstate, b *batch) error {
 	}
 	st.cursor = st.cursor.Max(cursor)
 	r.e.metrics.sealed.Inc()
-	wake(r.e.wakeUploader)
+	r.e.filesSealed()
 	return nil
 }
 

@@ -145,6 +145,10 @@ func (db *DB) SealDeliveries(ctx context.Context, seals []Seal, cursors map[stri
 			}
 		}
 	}
+	// Every replica may upload them: wake the others' uploaders.
+	if err := db.notify(ctx, tx, DeliveriesChannel); err != nil {
+		return fmt.Errorf("seal delivery: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("seal delivery: %w", err)
 	}
