@@ -448,17 +448,15 @@ func (db *DB) deliveryRows(ctx context.Context, deliveryID string, limit int, co
 }
 
 // DueDeliveries returns deliveries waiting for an upload attempt whose time
-// has come, oldest first. Replicas may list the same ones: StartAttempt
-// gives each to one of them.
+// has come, oldest first. Replicas may list the same ones: StartAttempt's
+// conditional UPDATE gives each to one of them. (A FOR UPDATE SKIP LOCKED
+// here would hold its locks only for this one autocommit SELECT: the claim
+// is the UPDATE, which waits for nobody but a concurrent claim of the same
+// row, and then finds it taken.)
 func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error) {
 	return db.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-		WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`+db.skipLocked(), ms(now), limit)
+		WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ms(now), limit)
 }
-
-// skipLocked is the lock clause of the due-deliveries query: rows another
-// replica is claiming are skipped rather than waited for. SQLite has one
-// writer and no row locks: nothing.
-func (db *DB) skipLocked() string { return "" }
 
 // NextDue returns when the next waiting delivery is due; zero when none waits.
 func (db *DB) NextDue(ctx context.Context) (time.Time, error) {

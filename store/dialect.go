@@ -128,16 +128,6 @@ func (d *dialect) forUpdate() string {
 	return ""
 }
 
-// SkipLocked is the clause of a claim query: rows locked by another
-// transaction are skipped rather than waited for. Empty on SQLite, whose
-// single writer serializes claims.
-func (db *DB) SkipLocked() string {
-	if db.d.postgres {
-		return " FOR UPDATE SKIP LOCKED"
-	}
-	return ""
-}
-
 // tableExistsSQL answers one row, a count, for the table named by its one
 // argument.
 func (d *dialect) tableExistsSQL() string {
