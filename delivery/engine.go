@@ -223,7 +223,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { up.run(ctx, uctx); close(upDone) }()
 	// Files sealed by another replica's router wake this one's uploader, so
 	// uploads spread over the replicas rather than wait for a poll.
-	go e.db.Listen(ctx, store.DeliveriesChannel, func() { wake(e.wakeUploader) })
+	if e.db.Postgres() {
+		go e.listen(ctx)
+	}
 
 	// Every router write is fenced on the router lease.
 	rctx := store.Fenced(ctx, store.RouterLease, e.cfg.Replica)
@@ -264,6 +266,34 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // jitter is the random part of the backoff.
 func jitter() float64 { return rand.Float64() }
+
+// listen keeps a LISTEN for sealed files open until ctx ends. A failed
+// connection is logged (once until one works again) and opened again a
+// second later, with a wake-up, as a notification may have been missed;
+// meanwhile the uploader polls.
+func (e *Engine) listen(ctx context.Context) {
+	failing := false
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := e.db.Listen(ctx, store.DeliveriesChannel, func() { wake(e.wakeUploader) })
+		if err == nil {
+			return
+		}
+		if time.Since(start) > time.Minute {
+			failing = false // it worked for a while: a new failure is news
+		}
+		if !failing {
+			e.log.Warn("listening for other replicas' files failed; polling until it works again", "err", err)
+			failing = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+			wake(e.wakeUploader)
+		}
+	}
+}
 
 // filesSealed wakes the uploaders for files the router sealed. On
 // PostgreSQL the seal's NOTIFY wakes every replica's, this one's included,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,27 +26,19 @@ func (db *DB) notify(ctx context.Context, tx execer, channel string) error {
 	return err
 }
 
-// Listen calls fn after each notification on channel, until ctx ends, on a
-// connection of its own (reconnecting after an error, a second later, and
-// calling fn then too: a notification may have been missed meanwhile). On
-// SQLite it returns nil at once: nothing else writes the database.
+// Listen calls fn after each notification on channel, on a connection of
+// its own, until ctx ends (it then returns nil) or the connection fails (it
+// returns why; the caller decides when to listen again). On SQLite it
+// returns nil at once: nothing else writes the database.
 func (db *DB) Listen(ctx context.Context, channel string, fn func()) error {
 	if !db.d.postgres {
 		return nil
 	}
-	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, channel, fn)
-		if ctx.Err() != nil {
-			break
-		}
-		_ = err // the engine polls meanwhile; the next connection says more
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-			fn()
-		}
+	err := db.listenOnce(ctx, channel, fn)
+	if ctx.Err() != nil {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("listen for %s: %w", channel, err)
 }
 
 func (db *DB) listenOnce(ctx context.Context, channel string, fn func()) error {
