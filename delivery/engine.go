@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,11 @@ type Config struct {
 	// replica may take the delivery. RecoverEvery is how often the engine
 	// looks for expired upload leases (2s).
 	LeaseMargin, RecoverEvery time.Duration
+	// NotifyEvery is the least time between two notifications a replica
+	// that does not route sends the router's replica for the events it
+	// committed (25ms, PostgreSQL only): commits in between are told by the
+	// next one.
+	NotifyEvery time.Duration
 	// ParquetRowGroupBytes is the size of a parquet file's values at which
 	// it starts another row group (default format.DefaultRowGroupBytes).
 	ParquetRowGroupBytes int64
@@ -126,6 +132,9 @@ func (c *Config) defaults() {
 	if c.Reload <= 0 {
 		c.Reload = 2 * time.Second
 	}
+	if c.NotifyEvery <= 0 {
+		c.NotifyEvery = 25 * time.Millisecond
+	}
 	if c.Grace <= 0 {
 		c.Grace = 20 * time.Second
 	}
@@ -156,6 +165,10 @@ type Engine struct {
 
 	wakeRouter   chan struct{}
 	wakeUploader chan struct{}
+	// routing is whether this replica holds the router lease; while another
+	// does, committed asks notifyCommits to tell it of new events.
+	routing   atomic.Bool
+	committed chan struct{}
 
 	metrics *metrics
 
@@ -171,6 +184,7 @@ func New(db *store.DB, clients *s3.Factory, log *slog.Logger, cfg Config) *Engin
 		db: db, clients: clients, log: log, cfg: cfg,
 		wakeRouter:   make(chan struct{}, 1),
 		wakeUploader: make(chan struct{}, 1),
+		committed:    make(chan struct{}, 1),
 		metrics:      newMetrics(db),
 		lastOK:       map[string]time.Time{},
 	}
@@ -182,8 +196,14 @@ func (e *Engine) Replica() string { return e.cfg.Replica }
 // Collectors returns the engine's Prometheus metrics.
 func (e *Engine) Collectors() []prometheus.Collector { return e.metrics.collectors() }
 
-// Notify tells the engine that new events were committed.
-func (e *Engine) Notify() { wake(e.wakeRouter) }
+// Notify tells the engine that new events were committed. On PostgreSQL,
+// while another replica routes, that replica is told too.
+func (e *Engine) Notify() {
+	wake(e.wakeRouter)
+	if e.db.Postgres() && !e.routing.Load() {
+		wake(e.committed)
+	}
+}
 
 func wake(ch chan struct{}) {
 	select {
@@ -223,8 +243,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { up.run(ctx, uctx); close(upDone) }()
 	// Files sealed by another replica's router wake this one's uploader, so
 	// uploads spread over the replicas rather than wait for a poll.
+	// Events committed here wake the router of the replica that routes.
 	if e.db.Postgres() {
 		go e.listen(ctx)
+		go e.notifyCommits(ctx)
 	}
 
 	// Every router write is fenced on the router lease.
@@ -267,15 +289,28 @@ func (e *Engine) Run(ctx context.Context) error {
 // jitter is the random part of the backoff.
 func jitter() float64 { return rand.Float64() }
 
-// listen keeps a LISTEN for sealed files open until ctx ends. A failed
-// connection is logged (once until one works again) and opened again a
-// second later, with a wake-up, as a notification may have been missed;
-// meanwhile the uploader polls.
+// listen keeps a LISTEN for sealed files and, while this replica routes,
+// for other replicas' events open until ctx ends. A failed connection is
+// logged (once until one works again) and opened again a second later, with
+// a wake-up, as a notification may have been missed; meanwhile the uploader
+// and the router poll.
 func (e *Engine) listen(ctx context.Context) {
 	failing := false
+	heard := func(channel string) {
+		switch channel {
+		case store.DeliveriesChannel:
+			wake(e.wakeUploader)
+		case store.EventsChannel:
+			// Another replica's router does not route: it would only look
+			// for its lease again.
+			if e.routing.Load() {
+				wake(e.wakeRouter)
+			}
+		}
+	}
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := e.db.Listen(ctx, store.DeliveriesChannel, func() { wake(e.wakeUploader) })
+		err := e.db.Listen(ctx, heard, store.DeliveriesChannel, store.EventsChannel)
 		if err == nil {
 			return
 		}
@@ -290,7 +325,40 @@ func (e *Engine) listen(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Second):
-			wake(e.wakeUploader)
+			heard(store.DeliveriesChannel)
+			heard(store.EventsChannel)
+		}
+	}
+}
+
+// notifyCommits tells the router's replica of events committed here, at
+// most once per NotifyEvery: each notification is a transaction of its own,
+// and one per group commit would cost the database more than the router's
+// promptness is worth. A failed one is logged (once until one works again);
+// the router finds the events at its next poll.
+func (e *Engine) notifyCommits(ctx context.Context) {
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.committed:
+		}
+		if err := e.db.NotifyEvents(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				e.log.Warn("telling the routing replica of new events failed; it finds them at its next poll", "err", err)
+			}
+			failing = true
+		} else {
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.cfg.NotifyEvery):
 		}
 	}
 }

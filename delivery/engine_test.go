@@ -32,16 +32,28 @@ type rig struct {
 	Dest    *store.Destination
 	Clients *s3.Factory
 	Log     *bytes.Buffer
-	Path    string // the database file
+	Path    string // the database: a file, or a PostgreSQL URL (mustRigOn)
+	KeyDir  string // where the keys are
 
 	notify *atomic.Pointer[func()]
 }
 
+// mustRig is a rig on a new SQLite file.
 func mustRig(tb testing.TB) *rig {
+	tb.Helper()
+	return mustRigOn(tb, "")
+}
+
+// mustRigOn is a rig on the database dsn (a PostgreSQL URL), or on a new
+// SQLite file when dsn is empty.
+func mustRigOn(tb testing.TB, dsn string) *rig {
 	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "s3relay.db"))
+	if dsn == "" {
+		dsn = filepath.Join(dir, "s3relay.db")
+	}
+	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -81,7 +93,7 @@ func mustRig(tb testing.TB) *rig {
 	if err := db.CreateDestination(ctx, dest); err != nil {
 		tb.Fatal(err)
 	}
-	return &rig{DB: db, Path: filepath.Join(dir, "s3relay.db"), App: app, notify: notify, MinIO: mi, Bucket: bucket, Source: src, Dest: dest, Clients: &s3.Factory{}, Log: &bytes.Buffer{}}
+	return &rig{DB: db, Path: dsn, KeyDir: dir, App: app, notify: notify, MinIO: mi, Bucket: bucket, Source: src, Dest: dest, Clients: &s3.Factory{}, Log: &bytes.Buffer{}}
 }
 
 func (r *rig) mustMapping(tb testing.TB, m *store.Mapping) *store.Mapping {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +70,7 @@ func (r *rig) replica(tb testing.TB, cfg delivery.Config) *replica {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	keys, err := store.LoadKeys(filepath.Dir(r.Path))
+	keys, err := store.LoadKeys(r.KeyDir)
 	if err != nil {
 		tb.Fatal(err)
 	}

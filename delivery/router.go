@@ -139,6 +139,7 @@ func (r *router) lead(ctx context.Context) bool {
 		if r.leader {
 			r.e.log.Warn("lost the router lease; another replica routes", "replica", r.e.cfg.Replica)
 			r.leader = false
+			r.e.routing.Store(false)
 			r.reset()
 		}
 	}
@@ -162,6 +163,7 @@ func (r *router) lead(ctx context.Context) bool {
 		r.reset()
 	}
 	r.leader = ok
+	r.e.routing.Store(ok)
 	if ok {
 		r.renewed = time.Now()
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,23 @@ import (
 // DeliveriesChannel is notified when deliveries became due: files sealed.
 const DeliveriesChannel = "s3relay_deliveries"
 
+// EventsChannel is notified when a replica that does not route committed
+// events, so that the router's replica routes them at once rather than at
+// its next poll. The notification is its own transaction, after the
+// events': a NOTIFY in the events' transaction would make their commits
+// wait for each other, as PostgreSQL lets one notifying transaction commit
+// at a time.
+const EventsChannel = "s3relay_events"
+
+// NotifyEvents sends a notification on EventsChannel (PostgreSQL only).
+func (db *DB) NotifyEvents(ctx context.Context) error {
+	if !db.d.postgres {
+		return nil
+	}
+	_, err := db.write.ExecContext(ctx, `SELECT pg_notify(?, '')`, EventsChannel)
+	return err
+}
+
 // notify sends a notification on channel when tx commits (PostgreSQL only).
 func (db *DB) notify(ctx context.Context, tx execer, channel string) error {
 	if !db.d.postgres {
@@ -26,22 +44,23 @@ func (db *DB) notify(ctx context.Context, tx execer, channel string) error {
 	return err
 }
 
-// Listen calls fn after each notification on channel, on a connection of
-// its own, until ctx ends (it then returns nil) or the connection fails (it
-// returns why; the caller decides when to listen again). On SQLite it
-// returns nil at once: nothing else writes the database.
-func (db *DB) Listen(ctx context.Context, channel string, fn func()) error {
+// Listen calls fn with the channel of each notification on channels, on a
+// connection of its own, until ctx ends (it then returns nil) or the
+// connection fails (it returns why; the caller decides when to listen
+// again). On SQLite it returns nil at once: nothing else writes the
+// database.
+func (db *DB) Listen(ctx context.Context, fn func(channel string), channels ...string) error {
 	if !db.d.postgres {
 		return nil
 	}
-	err := db.listenOnce(ctx, channel, fn)
+	err := db.listenOnce(ctx, fn, channels)
 	if ctx.Err() != nil {
 		return nil
 	}
-	return fmt.Errorf("listen for %s: %w", channel, err)
+	return fmt.Errorf("listen for %s: %w", strings.Join(channels, ", "), err)
 }
 
-func (db *DB) listenOnce(ctx context.Context, channel string, fn func()) error {
+func (db *DB) listenOnce(ctx context.Context, fn func(channel string), channels []string) error {
 	conn, err := pgx.Connect(ctx, db.path)
 	if err != nil {
 		return err
@@ -51,13 +70,16 @@ func (db *DB) listenOnce(ctx context.Context, channel string, fn func()) error {
 		defer cancel()
 		conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
-		return err
-	}
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+	for _, ch := range channels {
+		if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
-		fn()
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		fn(n.Channel)
 	}
 }

@@ -18,7 +18,7 @@ func TestSealWakesListenersOfOtherHandles(t *testing.T) {
 	defer cancel()
 	woken := make(chan struct{}, 16)
 	listened := make(chan error, 1)
-	go func() { listened <- b.Listen(ctx, store.DeliveriesChannel, func() { woken <- struct{}{} }) }()
+	go func() { listened <- b.Listen(ctx, func(string) { woken <- struct{}{} }, store.DeliveriesChannel) }()
 	if !a.Postgres() {
 		select {
 		case err := <-listened:
