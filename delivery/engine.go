@@ -165,8 +165,9 @@ type Engine struct {
 
 	wakeRouter   chan struct{}
 	wakeUploader chan struct{}
-	// routing is whether this replica holds the router lease; while another
-	// does, committed asks notifyCommits to tell it of new events.
+	// routing is whether this replica held the router lease when its
+	// router last took or renewed it (the router's goroutine sets it); while
+	// another does, committed asks notifyCommits to tell it of new events.
 	routing   atomic.Bool
 	committed chan struct{}
 
@@ -261,7 +262,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer cancel()
 	// Only the router lease's holder routes: another replica's router
 	// routes what this one's writer committed.
-	if r.leader {
+	if e.routing.Load() {
 		if derr := r.drain(sealCtx); derr != nil {
 			e.log.Error("route committed events on shutdown; they are routed at the next start", "err", derr)
 		}

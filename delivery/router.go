@@ -28,14 +28,10 @@ type router struct {
 	// at versionChecked.
 	version        string
 	versionChecked time.Time
-	// leader is whether this replica held the router lease when it last
-	// took or renewed it, at renewed; lost is set by a write the lease's
-	// fence refused.
-	leader  bool
+	// renewed is when this replica last took or renewed the router lease
+	// (Engine.routing); lost is set by a write the lease's fence refused.
 	renewed time.Time
 	lost    bool
-	// nfull counts the batches in the mappings' full lists.
-	nfull int
 }
 
 // mstate is the router's state of one active mapping.
@@ -136,14 +132,14 @@ func (r *router) run(ctx context.Context) error {
 func (r *router) lead(ctx context.Context) bool {
 	if r.lost {
 		r.lost, r.renewed = false, time.Time{}
-		if r.leader {
+		if r.e.routing.Load() {
 			r.e.log.Warn("lost the router lease; another replica routes", "replica", r.e.cfg.Replica)
-			r.leader = false
 			r.e.routing.Store(false)
 			r.reset()
 		}
 	}
-	if r.leader && time.Since(r.renewed) < r.e.cfg.LeaseRenew {
+	leader := r.e.routing.Load()
+	if leader && time.Since(r.renewed) < r.e.cfg.LeaseRenew {
 		return true
 	}
 	ok, err := r.e.db.AcquireLease(ctx, store.RouterLease, r.e.cfg.Replica, r.e.cfg.LeaseTTL)
@@ -152,17 +148,16 @@ func (r *router) lead(ctx context.Context) bool {
 			r.e.log.Error("renew the router lease", "err", err)
 		}
 		// Not known to be lost: the fence refuses writes once it is.
-		return r.leader
+		return leader
 	}
 	switch {
-	case ok && !r.leader:
+	case ok && !leader:
 		r.e.log.Info("took the router lease", "replica", r.e.cfg.Replica)
 		r.reset()
-	case !ok && r.leader:
+	case !ok && leader:
 		r.e.log.Warn("lost the router lease; another replica routes", "replica", r.e.cfg.Replica)
 		r.reset()
 	}
-	r.leader = ok
 	r.e.routing.Store(ok)
 	if ok {
 		r.renewed = time.Now()
@@ -173,7 +168,7 @@ func (r *router) lead(ctx context.Context) bool {
 // reset forgets the open batches and the mappings: the next refresh starts
 // again from the persisted cursors.
 func (r *router) reset() {
-	r.mappings, r.refreshed, r.nfull = map[string]*mstate{}, time.Time{}, 0
+	r.mappings, r.refreshed = map[string]*mstate{}, time.Time{}
 }
 
 // drain routes every committed event not routed yet, until caught up with
@@ -276,13 +271,10 @@ func (r *router) refresh(ctx context.Context) error {
 		r.mappings[m.ID] = &mstate{c: c, version: version, destID: d.ID, sources: srcs, cursor: cur, routed: cur,
 			sealedAhead: ahead, open: map[string]*batch{}}
 	}
-	r.nfull = 0
-	for id, st := range r.mappings {
+	for id := range r.mappings {
 		if !seen[id] {
 			delete(r.mappings, id)
-			continue
 		}
-		r.nfull += len(st.full)
 	}
 	return nil
 }
@@ -375,7 +367,7 @@ func (r *router) add(ctx context.Context, st *mstate, ev *store.Event, msg map[s
 	// The json format writes one object per event; other formats fill files.
 	if m.Format == store.FormatJSON || len(b.seqs) >= m.BatchSize || b.bytes >= m.BatchMaxBytes {
 		r.ready(st, b)
-		if r.nfull >= sealTogether {
+		if r.readyCount() >= sealTogether {
 			// Sealed before the chunk ends, with the cursor at its start:
 			// events after these are in batches not persisted yet.
 			return r.sealFull(ctx)
@@ -391,7 +383,15 @@ const sealTogether = 256
 func (r *router) ready(st *mstate, b *batch) {
 	delete(st.open, b.partition)
 	st.full = append(st.full, b)
-	r.nfull++
+}
+
+// readyCount is how many batches wait to be sealed, over every mapping.
+func (r *router) readyCount() int {
+	n := 0
+	for _, st := range r.mappings {
+		n += len(st.full)
+	}
+	return n
 }
 
 // sealFull seals every batch ready to seal, of every mapping, in one
@@ -401,9 +401,6 @@ func (r *router) ready(st *mstate, b *batch) {
 // them one at a time instead, so each gets its own key. On error the
 // batches stay ready and are sealed by the next call.
 func (r *router) sealFull(ctx context.Context) error {
-	if r.nfull == 0 {
-		return nil
-	}
 	var seals []store.Seal
 	cursors := map[string]store.Position{}
 	for id, st := range r.mappings {
@@ -413,6 +410,9 @@ func (r *router) sealFull(ctx context.Context) error {
 		if len(st.full) > 0 {
 			cursors[id] = st.persistable(false)
 		}
+	}
+	if len(seals) == 0 {
+		return nil
 	}
 	err := r.e.db.SealDeliveries(ctx, seals, cursors)
 	if store.ErrorCode(err) == store.ECONFLICT && store.ErrorField(err) == "key" {
@@ -427,7 +427,6 @@ func (r *router) sealFull(ctx context.Context) error {
 		st.cursor = st.cursor.Max(c)
 		st.full = nil
 	}
-	r.nfull = 0
 	r.e.metrics.sealed.Add(float64(len(seals)))
 	r.e.filesSealed()
 	return nil
@@ -439,10 +438,8 @@ func (r *router) sealOneByOne(ctx context.Context) error {
 		for len(st.full) > 0 {
 			b := st.full[0]
 			st.full = st.full[1:]
-			r.nfull--
 			if err := r.seal(ctx, st, b); err != nil {
 				st.full = append([]*batch{b}, st.full...)
-				r.nfull++
 				return err
 			}
 		}

@@ -104,11 +104,7 @@ func scanDelivery(s scanner) (*Delivery, error) {
 // key or an event already sealed for the mapping is an ECONFLICT: nothing is
 // written, so no event can be in two files of one mapping.
 func (db *DB) SealDelivery(ctx context.Context, d *Delivery, seqs []int64, cursor Position) error {
-	var cursors map[string]Position
-	if !cursor.IsZero() {
-		cursors = map[string]Position{d.MappingID: cursor}
-	}
-	return db.SealDeliveries(ctx, []Seal{{Delivery: d, Seqs: seqs}}, cursors)
+	return db.SealDeliveries(ctx, []Seal{{Delivery: d, Seqs: seqs}}, map[string]Position{d.MappingID: cursor})
 }
 
 // Seal is one new delivery and the seqs of its events.
@@ -118,9 +114,9 @@ type Seal struct {
 }
 
 // SealDeliveries stores new deliveries with their exact memberships and
-// moves the given mappings' cursors, all in one transaction: one commit for
-// the files a router chunk filled rather than one each. It is all or
-// nothing, with SealDelivery's conflicts.
+// moves the given mappings' cursors (a zero one stays where it is), all in
+// one transaction: one commit for the files a router chunk filled rather
+// than one each. It is all or nothing, with SealDelivery's conflicts.
 func (db *DB) SealDeliveries(ctx context.Context, seals []Seal, cursors map[string]Position) error {
 	for _, s := range seals {
 		db.prepareSeal(s.Delivery, s.Seqs)

@@ -28,14 +28,11 @@ const EventsChannel = "s3relay_events"
 
 // NotifyEvents sends a notification on EventsChannel (PostgreSQL only).
 func (db *DB) NotifyEvents(ctx context.Context) error {
-	if !db.d.postgres {
-		return nil
-	}
-	_, err := db.write.ExecContext(ctx, `SELECT pg_notify(?, '')`, EventsChannel)
-	return err
+	return db.notify(ctx, db.write, EventsChannel)
 }
 
-// notify sends a notification on channel when tx commits (PostgreSQL only).
+// notify sends a notification on channel when tx commits, or at once
+// outside a transaction (PostgreSQL only).
 func (db *DB) notify(ctx context.Context, tx execer, channel string) error {
 	if !db.d.postgres {
 		return nil
