@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -48,8 +49,13 @@ const setupCodeFile = "setup-code"
 
 // loadSetupCode returns the setup code kept in the data dir, or makes a new
 // one and keeps it there (mode 0600): a code copied from an earlier run's log
-// still works until an administrator exists.
-func (s *Server) loadSetupCode() (string, error) {
+// still works until an administrator exists. On PostgreSQL the code is the
+// database's, the same for every replica (whichever started first made it),
+// so that the setup page accepts it through any replica behind a balancer.
+func (s *Server) loadSetupCode(ctx context.Context) (string, error) {
+	if s.db.Postgres() {
+		return s.db.SetupCode(ctx, newSetupCode)
+	}
 	if s.cfg.DataDir == "" {
 		return newSetupCode(), nil
 	}
@@ -69,10 +75,13 @@ func (s *Server) loadSetupCode() (string, error) {
 }
 
 // forgetSetupCode ends the setup code for good, once an administrator exists.
-func (s *Server) forgetSetupCode() {
+func (s *Server) forgetSetupCode(ctx context.Context) {
 	s.setupMu.Lock()
 	s.setupCode = ""
 	s.setupMu.Unlock()
+	if err := s.db.ForgetSetupCode(ctx); err != nil {
+		s.log.Warn("could not remove the used setup code", "err", err)
+	}
 	if s.cfg.DataDir == "" {
 		return
 	}
@@ -143,7 +152,7 @@ func (s *Server) handleSetup(c echo.Context) error {
 		v.Errors = formErrors(err, nil)
 		return s.render(c, http.StatusUnprocessableEntity, views.Setup(v))
 	}
-	s.forgetSetupCode()
+	s.forgetSetupCode(c.Request().Context())
 	s.log.Info("administrator created through the setup page", "email", u.Email)
 	if err := s.signIn(c, u.ID); err != nil {
 		return err

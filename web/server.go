@@ -235,7 +235,7 @@ func (s *Server) Prepare(ctx context.Context, adminEmail, adminPassword string) 
 		return err
 	}
 	if n > 0 {
-		s.forgetSetupCode()
+		s.forgetSetupCode(ctx)
 		return nil
 	}
 	if adminEmail != "" && adminPassword != "" {
@@ -245,7 +245,7 @@ func (s *Server) Prepare(ctx context.Context, adminEmail, adminPassword string) 
 		s.log.Info("created the first administrator from the environment", "email", adminEmail)
 		return nil
 	}
-	code, err := s.loadSetupCode()
+	code, err := s.loadSetupCode(ctx)
 	if err != nil {
 		return err
 	}

@@ -296,6 +296,62 @@ func TestClusterDashboardThroughAnyReplica(t *testing.T) {
 	}
 }
 
+var setupCodeRE = regexp.MustCompile(`setup_code=([A-Z0-9-]+)`)
+
+// TestClusterSetupCodeThroughAnyReplica: on a new database without an
+// administrator from the environment, every replica logs the same setup
+// code, so the setup page accepts it through any replica behind a balancer;
+// once used, no replica asks for one again, also after a restart.
+func TestClusterSetupCodeThroughAnyReplica(t *testing.T) {
+	c := startCluster(t, 3, "S3RELAY_ADMIN_EMAIL=", "S3RELAY_ADMIN_PASSWORD=")
+	var code string
+	for _, r := range c.Replicas {
+		m := setupCodeRE.FindStringSubmatch(r.log.String())
+		if m == nil {
+			t.Fatalf("%s logged no setup code:\n%s", r.ID, lastLines(r.log.String(), 10))
+		}
+		if code == "" {
+			code = m[1]
+		} else if m[1] != code {
+			t.Fatalf("%s logged setup code %s, %s logged %s: want one code for every replica", r.ID, m[1], c.Replicas[0].ID, code)
+		}
+	}
+	// The form comes from one replica, the post goes to another, with the
+	// code from a third's log.
+	b := newBrowser(t, c.Replicas[0].URL)
+	_, page := b.page(c.Replicas[0].URL, "/setup")
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no csrf token on /setup")
+	}
+	resp, err := b.c.PostForm(c.Replicas[1].URL+"/setup", url.Values{"_csrf": {m[1]}, "code": {code}, "email": {clusterAdmin}, "password": {clusterPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup on %s with %s's code: status %d, want 303\n%s", c.Replicas[1].ID, c.Replicas[2].ID, resp.StatusCode, body)
+	}
+	if status, page := b.page(c.Replicas[2].URL, "/settings"); status != http.StatusOK || !strings.Contains(page, "API tokens") {
+		t.Errorf("GET /settings on %s after setup on %s: status %d, want 200", c.Replicas[2].ID, c.Replicas[1].ID, status)
+	}
+	if code := newBrowser(t, c.Replicas[0].URL).login(clusterAdmin, clusterPassword); code != http.StatusSeeOther {
+		t.Errorf("sign-in on %s as the administrator created on %s: status %d, want 303", c.Replicas[0].ID, c.Replicas[1].ID, code)
+	}
+	for _, r := range c.Replicas {
+		if status := newBrowser(t, r.URL).status("/setup"); status != http.StatusSeeOther {
+			t.Errorf("GET /setup on %s after setup: status %d, want 303 to the sign-in page", r.ID, status)
+		}
+	}
+	r := c.Replicas[2]
+	r.kill()
+	c.start(r)
+	if n := strings.Count(r.log.String(), "setup_code="); n != 1 {
+		t.Errorf("%s logged a setup code %d times over a restart after setup, want once (before setup)", r.ID, n)
+	}
+}
+
 // apiAttemptJSON is an entry of a delivery's attempt log, with the replica
 // that made it.
 type apiAttemptJSON struct {
