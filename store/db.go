@@ -43,8 +43,10 @@ type DB struct {
 	// endpointCheck refuses custom endpoints before they are stored; see UseEndpointCheck.
 	endpointCheck func(endpoint string) error
 
-	// Now returns the current time; tests replace it to control the clock.
-	Now func() time.Time
+	// Now returns the current time, the database server's on PostgreSQL
+	// (see clock.go); tests replace it to control the clock.
+	Now   func() time.Time
+	clock dbClock
 	// PasswordCost is the bcrypt cost of new password hashes; 0 means
 	// bcrypt.DefaultCost. Tests lower it: bcrypt is slow under -race.
 	PasswordCost int
@@ -92,6 +94,13 @@ func openWith(ctx context.Context, dsn string, fsys fs.FS, dir string, migrate b
 	}
 	if err != nil {
 		return nil, err
+	}
+	if db.d.postgres {
+		db.useServerClock()
+		if err := db.syncClock(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open db: %w", err)
+		}
 	}
 	dir = db.d.migrationDir(dir)
 	if migrate {

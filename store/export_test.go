@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"strings"
+	"time"
 )
 
 // OpenWith opens a database with a chosen migration set, so tests can write a
@@ -75,4 +76,12 @@ func (db *DB) PositionOf(ctx context.Context, seq int64) Position {
 func (db *DB) Count(ctx context.Context, q string, args ...any) (n int64, err error) {
 	err = db.read.QueryRowContext(ctx, q, args...).Scan(&n)
 	return n, err
+}
+
+// SkewLocalClock makes the process's own clock run d ahead (behind when
+// negative) for db, as a replica's misset clock would, and measures the
+// database's clock again. PostgreSQL only.
+func SkewLocalClock(ctx context.Context, db *DB, d time.Duration) error {
+	db.clock.local = func() time.Time { return time.Now().Add(d) }
+	return db.syncClock(ctx)
 }

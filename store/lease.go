@@ -12,9 +12,9 @@ import (
 // them, fills batches, seals deliveries and moves cursors.
 const RouterLease = "router"
 
-// Lease times are the database clock's (db.Now) of whichever replica writes
-// them: replicas compare an expiry written by another, so their clocks must
-// agree to well within a lease's TTL (NTP).
+// Lease times are db.Now's: on PostgreSQL the database server's clock as
+// each replica measures it (clock.go), so replicas comparing an expiry that
+// another wrote agree on it whatever their own clocks say.
 
 // AcquireLease takes the lease name for holder until now+ttl, or renews it
 // when holder has it already. It returns false when another holder has it

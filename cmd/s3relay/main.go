@@ -197,6 +197,12 @@ func (m *Main) Open(ctx context.Context) error {
 		if err := m.DB.CheckKey(ctx, keys); err != nil {
 			return userFacing(err)
 		}
+		// Times are the database server's (leases compare them across
+		// replicas); a host clock far off is worth knowing about anyway.
+		if off := m.DB.ClockOffset(); off > time.Second || off < -time.Second {
+			m.Log.Warn("this host's clock differs from the database server's: s3relay uses the database's time; set up NTP on both",
+				"database_ahead_by", off.Round(time.Millisecond).String())
+		}
 	} else {
 		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 			return fmt.Errorf("create data dir: %w", err)
