@@ -25,20 +25,41 @@ type Retention struct {
 	Log   *slog.Logger
 	Keep  time.Duration
 	Every time.Duration
+	// Replica, when set, makes the purge the cluster's job rather than each
+	// replica's: only the holder of the retention lease purges (it renews
+	// the lease at each pass, and another replica takes over within three
+	// passes of its death), so replicas do not scan and delete the same
+	// events at once, and the log reports each purge once.
+	Replica string
+}
+
+// RetentionLease is the lease of the replica that purges for the cluster.
+const RetentionLease = "retention"
+
+func (r *Retention) every() time.Duration {
+	if r.Every <= 0 {
+		return time.Minute
+	}
+	return r.Every
 }
 
 // Run purges once at start and then every Every, until ctx is cancelled.
 func (r *Retention) Run(ctx context.Context) error {
-	every := r.Every
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(r.every())
 	defer t.Stop()
 	for {
 		r.PurgeOnce(ctx)
 		select {
 		case <-ctx.Done():
+			if r.Replica != "" {
+				// Handed back, so that another replica purges at its next
+				// pass rather than after the lease's expiry.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				defer cancel()
+				if err := r.DB.ReleaseLease(rctx, RetentionLease, r.Replica); err != nil {
+					r.Log.Warn("hand back the retention lease", "err", err)
+				}
+			}
 			return nil
 		case <-t.C:
 		}
@@ -48,6 +69,15 @@ func (r *Retention) Run(ctx context.Context) error {
 // PurgeOnce deletes what has passed the retention period and returns how
 // many events it deleted.
 func (r *Retention) PurgeOnce(ctx context.Context) int64 {
+	if r.Replica != "" {
+		ok, err := r.DB.AcquireLease(ctx, RetentionLease, r.Replica, 3*r.every())
+		if err != nil && ctx.Err() == nil {
+			r.Log.Error("purge events: take the retention lease", "err", err)
+		}
+		if !ok {
+			return 0
+		}
+	}
 	n, err := r.DB.PurgeEvents(ctx, r.DB.Now().Add(-r.Keep), purgeBatch)
 	if err != nil && ctx.Err() == nil {
 		r.Log.Error("purge events", "err", err)

@@ -235,7 +235,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Engine = delivery.New(m.DB, clients, m.Log, ecfg)
 	m.Events.OnCommit = m.Engine.Notify
-	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention}
+	m.Retention = &delivery.Retention{DB: m.DB, Log: m.Log, Keep: m.Config.Retention, Replica: ecfg.Replica}
 	m.HTTP, err = web.New(web.Config{Addr: m.Config.Addr, BaseURL: m.Config.BaseURL, Version: buildVersion(), MaxBacklog: m.Config.MaxBacklog,
 		Replica: ecfg.Replica, DataDir: m.Config.DataDir},
 		web.Deps{DB: m.DB, Keys: keys, Log: m.Log, Events: m.Events, TestSender: m.Engine, Uploads: m.Engine,
