@@ -11,7 +11,8 @@ import (
 // disk: it neither spins nor gives up.
 const diskFullRetry = 5 * time.Second
 
-// finishAttempt records an attempt's outcome. A full disk does not lose it:
+// finishAttempt records an attempt's outcome. A full disk, or a database out
+// of reach, does not lose it:
 // the object may already be in S3, and a delivery left "uploading" would
 // wait for the next start. It tries again until the disk has room or ctx
 // (the uploads' context, cancelled after the shutdown grace) ends; the
@@ -22,7 +23,7 @@ func (e *Engine) finishAttempt(ctx context.Context, id string, out store.Attempt
 		if err == nil || store.ErrorCode(err) != store.EUNAVAILABLE || ctx.Err() != nil {
 			return err
 		}
-		e.log.Warn("disk full: recording the upload's outcome again later", "delivery", id)
+		e.log.Warn("recording the upload's outcome again later", "delivery", id, "reason", store.ErrorMessage(err))
 		select {
 		case <-ctx.Done():
 		case <-time.After(diskFullRetry):

@@ -161,9 +161,14 @@ func (e *Engine) attempt(ctx context.Context, d *store.Delivery) {
 		out.Attempt.OK, out.Attempt.Code, out.Attempt.Message = true, "PreconditionFailed", "The object was already written by an earlier attempt."
 		e.succeeded(ctx, d.DestinationID)
 	case store.ErrorCode(err) == store.EUNAVAILABLE:
-		// The server's own disk is full: not the destination's fault, and
-		// never a reason to give the file up.
-		out.Attempt.OK, out.Attempt.Code, out.Attempt.Message = false, "DiskFull", store.DiskFullMessage
+		// The server's own disk is full, or its database out of reach: not
+		// the destination's fault, and never a reason to give the file up.
+		code := "DiskFull"
+		if store.IsDatabaseUnreachable(err) {
+			code = "DatabaseUnavailable"
+			e.log.Warn("upload: the database is out of reach", "delivery", d.ID, "err", err)
+		}
+		out.Attempt.OK, out.Attempt.Code, out.Attempt.Message = false, code, store.ErrorMessage(err)
 		out.Status, out.NextAt, out.RetryingSince = store.StatusRetrying, e.cfg.Now().Add(diskFullRetry), d.RetryingSince
 	default:
 		f := failureOf(err)

@@ -114,7 +114,7 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 	ctx := context.Background()
 	results, err := a.commitRetrying(ctx, batch)
 	a.db.noteWrite(err)
-	if err != nil && len(batch) > 1 && !isDiskFull(err) {
+	if err != nil && len(batch) > 1 && !isUnavailable(err) {
 		// One request can spoil a shared transaction (its source was deleted
 		// meanwhile, say): write each alone so the others still succeed.
 		for _, r := range batch {

@@ -96,6 +96,10 @@ func openWith(ctx context.Context, dsn string, fsys fs.FS, dir string, migrate b
 		return nil, err
 	}
 	if db.d.postgres {
+		if err := db.write.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("connect to the database: %w", err)
+		}
 		db.useServerClock()
 		if err := db.syncClock(ctx); err != nil {
 			db.Close()

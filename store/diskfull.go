@@ -1,11 +1,17 @@
 package store
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -33,6 +39,50 @@ func isDiskFull(err error) bool {
 	}
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
+
+// DatabaseUnavailableMessage is what users are told when a write failed
+// because PostgreSQL could not be reached (restarting, failing over, or
+// refusing connections).
+const DatabaseUnavailableMessage = "The database is unavailable: nothing was stored. Retry later; s3relay resumes by itself once it is back."
+
+// isUnreachable reports whether err says the PostgreSQL server could not be
+// reached or ended the session: a connection of the driver's that failed or
+// broke, a connection exception (SQLSTATE class 08), a server shutting down or
+// starting up (57P01, 57P02, 57P03) or out of connections (53300). The same
+// request succeeds once the server is back; SQLite, in process, has none.
+func isUnreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller's own deadline or departure, not the server's absence.
+		return false
+	}
+	switch code := pgCode(err); {
+	case strings.HasPrefix(code, "08"), code == "57P01", code == "57P02", code == "57P03", code == "53300":
+		return true
+	case code != "":
+		return false
+	}
+	// Only errors of the PostgreSQL driver or of database/sql count: a
+	// refused connection to S3 is the destination's, not the database's.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var pe interface{ SafeToRetry() bool } // pgconn's own errors
+	var ne net.Error
+	return errors.As(err, &pe) && (errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
+}
+
+// IsDatabaseUnreachable reports whether err says PostgreSQL could not be
+// reached: an error of code EUNAVAILABLE that is not a full disk.
+func IsDatabaseUnreachable(err error) bool {
+	var e *Error
+	return !errors.As(err, &e) && isUnreachable(err)
+}
+
+// isUnavailable reports whether err is a write the server cannot make for
+// now: a full disk, or a database out of reach.
+func isUnavailable(err error) bool { return isDiskFull(err) || isUnreachable(err) }
 
 // diskState is what the database knows of its disk: whether the last
 // commit failed for lack of space, and since when.

@@ -14,7 +14,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EINTERNAL     = "internal"
 	// EUNAVAILABLE is a write the server cannot make for now (its disk is
-	// full); the same request succeeds later.
+	// full, or PostgreSQL is out of reach); the same request succeeds later.
 	EUNAVAILABLE = "unavailable"
 )
 
@@ -54,7 +54,7 @@ func ErrorCode(err error) string {
 		return ""
 	case errors.As(err, &e):
 		return e.Code
-	case isDiskFull(err):
+	case isUnavailable(err):
 		return EUNAVAILABLE
 	default:
 		return EINTERNAL
@@ -73,6 +73,8 @@ func ErrorMessage(err error) string {
 		return e.Message
 	case isDiskFull(err):
 		return DiskFullMessage
+	case isUnreachable(err):
+		return DatabaseUnavailableMessage
 	default:
 		return "Internal error"
 	}

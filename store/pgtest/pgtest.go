@@ -43,6 +43,10 @@ type cluster struct {
 	port int
 	cmd  *exec.Cmd
 	err  error
+
+	bin  string              // PostgreSQL's bin directory
+	cred *syscall.Credential // the postgres user's, when running as root
+	done chan struct{}       // closed when the running server exits
 }
 
 var (
@@ -59,8 +63,13 @@ func URL(tb testing.TB) string {
 	if shared.err != nil {
 		tb.Fatalf("pgtest: PostgreSQL did not start (run .ci/testdeps): %v", shared.err)
 	}
+	return shared.newDB(tb)
+}
+
+func (c *cluster) newDB(tb testing.TB) string {
+	tb.Helper()
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), counter.Add(1))
-	admin, err := sql.Open("pgx", shared.url("postgres"))
+	admin, err := sql.Open("pgx", c.url("postgres"))
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
@@ -70,32 +79,87 @@ func URL(tb testing.TB) string {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
 	tb.Cleanup(func() {
-		admin, err := sql.Open("pgx", shared.url("postgres"))
+		admin, err := sql.Open("pgx", c.url("postgres"))
 		if err != nil {
 			return
 		}
 		defer admin.Close()
 		admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
 	})
-	return shared.url(name)
+	return c.url(name)
+}
+
+// Server is a PostgreSQL server of one test's own, which the test may stop
+// and start again (a database restart or failover, as its clients see it)
+// without disturbing the tests that share the other one.
+type Server struct{ c cluster }
+
+// NewServer starts a server for tb alone; tb.Cleanup stops it and removes
+// its directory.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	s := &Server{}
+	tb.Cleanup(func() { s.c.remove() })
+	if err := s.c.start(); err != nil {
+		tb.Fatalf("pgtest: PostgreSQL did not start (run .ci/testdeps): %v", err)
+	}
+	return s
+}
+
+// URL creates a new empty database on the server and returns its URL.
+func (s *Server) URL(tb testing.TB) string {
+	tb.Helper()
+	return s.c.newDB(tb)
+}
+
+// Stop shuts the server down the fast way: open sessions are ended,
+// transactions in progress roll back, and connections are refused until
+// Start.
+func (s *Server) Stop(tb testing.TB) {
+	tb.Helper()
+	if err := s.c.stop(); err != nil {
+		tb.Fatalf("pgtest: stop: %v", err)
+	}
+}
+
+// Start starts the stopped server again, on the same port with the same
+// data.
+func (s *Server) Start(tb testing.TB) {
+	tb.Helper()
+	if err := s.c.run(); err != nil {
+		tb.Fatalf("pgtest: start again: %v", err)
+	}
 }
 
 // Stop stops the shared server, when one was started, and removes its
 // directory. Call it from TestMain after m.Run.
-func Stop() {
-	if shared.cmd != nil && shared.cmd.Process != nil {
-		shared.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-		done := make(chan struct{})
-		go func() { shared.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			shared.cmd.Process.Kill()
-			<-done
-		}
+func Stop() { shared.remove() }
+
+// stop shuts the server down (fast shutdown), killing it after 10 s.
+func (c *cluster) stop() error {
+	if c.cmd == nil || c.done == nil {
+		return nil
 	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	c.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+	return nil
+}
+
+// remove stops the server and removes its directory.
+func (c *cluster) remove() {
+	c.stop()
+	if c.dir != "" {
+		os.RemoveAll(c.dir)
 	}
 }
 
@@ -166,7 +230,14 @@ func (c *cluster) start() error {
 	}
 	c.port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	logf, err := os.Create(filepath.Join(c.dir, "postgres.log"))
+	c.bin, c.cred = bin, cred
+	return c.run()
+}
+
+// run starts the initialized server on its port and waits until it answers.
+func (c *cluster) run() error {
+	bin, cred, data := c.bin, c.cred, filepath.Join(c.dir, "data")
+	logf, err := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -180,14 +251,27 @@ func (c *cluster) start() error {
 	// The parent death signal follows the thread that started the process:
 	// keep this goroutine on its thread for the server's life.
 	started := make(chan error, 1)
+	cmd, done := c.cmd, make(chan struct{})
+	c.done = done
 	go func() {
 		runtime.LockOSThread()
-		if err := c.cmd.Start(); err != nil {
+		if err := cmd.Start(); err != nil {
 			started <- err
+			close(done)
 			return
 		}
 		started <- nil
-		select {} // hold the thread: the kernel signals the server when it exits
+		// Waited for on this thread, which holds it for the server's life:
+		// the kernel signals the server when the thread that started it
+		// exits.
+		cmd.Wait()
+		logf.Close()
+		// Then unlocked rather than left locked: a goroutine that ends
+		// locked takes its thread down with it, and the kernel would kill
+		// every other child process started from that thread (MinIO's parent
+		// death signal too).
+		runtime.UnlockOSThread()
+		close(done)
 	}()
 	if err := <-started; err != nil {
 		return fmt.Errorf("start postgres: %w", err)

@@ -45,3 +45,27 @@ func TestURLGivesFreshDatabases(t *testing.T) {
 		t.Errorf("second database sees table t: got %d, want %d", got, want)
 	}
 }
+
+// TestServerStopsAndStartsAgainWithItsData: a test's own server refuses
+// connections while stopped and comes back on the same URL with its data.
+func TestServerStopsAndStartsAgainWithItsData(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.NewServer(t)
+	db, err := sql.Open("pgx", s.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (v BIGINT); INSERT INTO t VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop(t)
+	if err := db.PingContext(ctx); err == nil {
+		t.Fatal("ping of a stopped server succeeded")
+	}
+	s.Start(t)
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT v FROM t`).Scan(&v); err != nil || v != 42 {
+		t.Fatalf("after the restart: %d, %v; want 42", v, err)
+	}
+}
