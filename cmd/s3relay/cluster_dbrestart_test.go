@@ -43,7 +43,7 @@ func TestClusterDatabaseRestartLosesNothing(t *testing.T) {
 	var acked, failed atomic.Int64
 	client, err := segment.NewWithConfig(writeKey, segment.Config{Endpoint: base, BatchSize: 250, Interval: 50 * time.Millisecond,
 		Transport: hc.Transport, Logger: discardLogger{},
-		Callback: callback{ok: func(segment.Message) { acked.Add(1) }, fail: func(segment.Message, error) { failed.Add(1) }},
+		Callback:   callback{ok: func(segment.Message) { acked.Add(1) }, fail: func(segment.Message, error) { failed.Add(1) }},
 		RetryAfter: func(attempt int) time.Duration { return time.Duration(300*(attempt+1)) * time.Millisecond }})
 	if err != nil {
 		t.Fatal(err)
