@@ -45,7 +45,8 @@ type Config struct {
 	MinThroughput     int64
 	AttemptTimeoutMax time.Duration
 	// Now is the engine's clock for scheduling attempts and the retry
-	// window (default time.Now).
+	// window (default the database's, DB.Now: on PostgreSQL every replica's
+	// due times then compare alike).
 	Now func() time.Time
 	// Poll is how often the engine looks for work when nothing woke it (1s).
 	Poll time.Duration
@@ -180,6 +181,9 @@ type Engine struct {
 // New returns an engine. clients is shared with the connection test, so one
 // S3 client serves each destination.
 func New(db *store.DB, clients *s3.Factory, log *slog.Logger, cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return db.Now() }
+	}
 	cfg.defaults()
 	return &Engine{
 		db: db, clients: clients, log: log, cfg: cfg,
