@@ -62,6 +62,9 @@ type Config struct {
 	// it holds leases and is recorded with each upload attempt (default
 	// DefaultReplicaID()).
 	Replica string
+	// Version is the build's version, recorded with the replica (settings
+	// page, GET /api/v1/replicas).
+	Version string
 	// Previous lists the ids of this process's earlier incarnations (dead):
 	// at start their leases are released at once, not after expiry, so a
 	// restarted single node resumes its uploads promptly.
@@ -230,6 +233,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err := e.db.ReleaseLeasesOf(ctx, prev); err != nil {
 			return err
 		}
+		// This process replaces it in the list of replicas too.
+		if prev != e.cfg.Replica {
+			if err := e.db.ForgetReplica(ctx, prev); err != nil {
+				return err
+			}
+		}
 	}
 	if n, err := e.db.RecoverUploads(ctx, e.db.Now(), e.cfg.Previous...); err != nil {
 		if ctx.Err() != nil {
@@ -239,6 +248,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	} else if n > 0 {
 		e.log.Info("resuming uploads interrupted by the last stop", "deliveries", n)
 	}
+	hbDone := make(chan struct{})
+	go func() { e.heartbeat(ctx); close(hbDone) }()
+	defer func() { <-hbDone }()
 	// Uploads run on their own context: cancelling ctx stops new work, and
 	// in-flight uploads get the grace period before this one is cancelled.
 	uctx, cancelUploads := context.WithCancel(context.WithoutCancel(ctx))
@@ -289,6 +301,35 @@ func (e *Engine) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// heartbeat records this replica as running every store.ReplicaHeartbeat
+// until ctx ends, then records its stop.
+func (e *Engine) heartbeat(ctx context.Context) {
+	started := e.db.Now()
+	failing := false
+	t := time.NewTicker(store.ReplicaHeartbeat)
+	defer t.Stop()
+	for {
+		err := e.db.RecordReplica(ctx, e.cfg.Replica, e.cfg.Version, started)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			e.log.Warn("record this replica as running (until it works again)", "err", err)
+			failing = true
+		case err == nil:
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := e.db.ReplicaStopped(sctx, e.cfg.Replica); err != nil {
+				e.log.Warn("record this replica's stop", "err", err)
+			}
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // jitter is the random part of the backoff.

@@ -33,9 +33,6 @@ type Retention struct {
 	Replica string
 }
 
-// RetentionLease is the lease of the replica that purges for the cluster.
-const RetentionLease = "retention"
-
 func (r *Retention) every() time.Duration {
 	if r.Every <= 0 {
 		return time.Minute
@@ -56,7 +53,7 @@ func (r *Retention) Run(ctx context.Context) error {
 				// pass rather than after the lease's expiry.
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 				defer cancel()
-				if err := r.DB.ReleaseLease(rctx, RetentionLease, r.Replica); err != nil {
+				if err := r.DB.ReleaseLease(rctx, store.RetentionLease, r.Replica); err != nil {
 					r.Log.Warn("hand back the retention lease", "err", err)
 				}
 			}
@@ -70,7 +67,7 @@ func (r *Retention) Run(ctx context.Context) error {
 // many events it deleted.
 func (r *Retention) PurgeOnce(ctx context.Context) int64 {
 	if r.Replica != "" {
-		ok, err := r.DB.AcquireLease(ctx, RetentionLease, r.Replica, 3*r.every())
+		ok, err := r.DB.AcquireLease(ctx, store.RetentionLease, r.Replica, 3*r.every())
 		if err != nil && ctx.Err() == nil {
 			r.Log.Error("purge events: take the retention lease", "err", err)
 		}

@@ -40,7 +40,7 @@ func TestRetentionPurgesOnceForTheCluster(t *testing.T) {
 	if n := rb.PurgeOnce(ctx); n != 0 {
 		t.Fatalf("replica-b purged %d events while replica-a holds the retention lease, want 0", n)
 	}
-	if holder, _, err := b.DB.LeaseHolder(ctx, delivery.RetentionLease); err != nil || holder != "replica-a" {
+	if holder, _, err := b.DB.LeaseHolder(ctx, store.RetentionLease); err != nil || holder != "replica-a" {
 		t.Fatalf("retention lease holder %q (%v), want replica-a", holder, err)
 	}
 	if n := ra.PurgeOnce(ctx); n != 3 {
@@ -53,7 +53,7 @@ func TestRetentionPurgesOnceForTheCluster(t *testing.T) {
 	if n := rb.PurgeOnce(ctx); n != 2 {
 		t.Fatalf("replica-b purged %d events after replica-a's lease expired, want 2", n)
 	}
-	if holder, _, err := b.DB.LeaseHolder(ctx, delivery.RetentionLease); err != nil || holder != "replica-b" {
+	if holder, _, err := b.DB.LeaseHolder(ctx, store.RetentionLease); err != nil || holder != "replica-b" {
 		t.Errorf("retention lease holder %q (%v), want replica-b", holder, err)
 	}
 }
@@ -68,14 +68,14 @@ func TestRetentionHandsItsLeaseBackWhenItStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- ret.Run(ctx) }()
 	waitUntil(t, "replica-a takes the retention lease", 10*time.Second, func() bool {
-		holder, _, _ := a.DB.LeaseHolder(context.Background(), delivery.RetentionLease)
+		holder, _, _ := a.DB.LeaseHolder(context.Background(), store.RetentionLease)
 		return holder == "replica-a"
 	})
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if holder, _, err := a.DB.LeaseHolder(context.Background(), delivery.RetentionLease); store.ErrorCode(err) != store.ENOTFOUND {
+	if holder, _, err := a.DB.LeaseHolder(context.Background(), store.RetentionLease); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("after replica-a stopped, the retention lease is held by %q (%v), want released", holder, err)
 	}
 }

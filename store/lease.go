@@ -12,6 +12,10 @@ import (
 // them, fills batches, seals deliveries and moves cursors.
 const RouterLease = "router"
 
+// RetentionLease is the lease of the one replica that purges events past
+// the retention period for the whole cluster.
+const RetentionLease = "retention"
+
 // Lease times are db.Now's: on PostgreSQL the database server's clock as
 // each replica measures it (clock.go), so replicas comparing an expiry that
 // another wrote agree on it whatever their own clocks say.

@@ -58,6 +58,19 @@ func mustPagesRig(tb testing.TB) *pagesRig {
 	}
 	mustDelivery(tb, e.DB, &store.Delivery{DestinationID: lake.ID, MappingID: lakeMap.ID, Key: "lake/0001.csv",
 		Events: 1, CreatedAt: now, FirstEventAt: now, LastEventAt: now}, store.StatusRetrying, nil)
+	// Two replicas for the settings page: one running that routes, one
+	// stopped.
+	for _, id := range []string{"replica-a", "replica-b"} {
+		if err := e.DB.RecordReplica(ctx, id, "v1.2.3", now); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if ok, err := e.DB.AcquireLease(ctx, store.RouterLease, "replica-a", time.Hour); err != nil || !ok {
+		tb.Fatal(ok, err)
+	}
+	if err := e.DB.ReplicaStopped(ctx, "replica-b"); err != nil {
+		tb.Fatal(err)
+	}
 	u, err := e.DB.CreateUser(ctx, "colleague@example.com", "another long password")
 	if err != nil {
 		tb.Fatal(err)

@@ -118,6 +118,7 @@ func (s *Server) routes() {
 	// Management API.
 	api := e.Group("/api/v1", s.requireToken)
 	api.GET("/sources", s.handleAPISourceList)
+	api.GET("/replicas", s.handleAPIReplicaList)
 	api.GET("/destinations", s.handleAPIDestinationList)
 	api.POST("/destinations", s.handleAPIDestinationCreate)
 	api.GET("/destinations/:id", s.handleAPIDestinationGet)

@@ -28,6 +28,9 @@ func (s *Server) settingsView(c echo.Context) (views.SettingsView, error) {
 	for _, u := range users {
 		v.Users = append(v.Users, views.UserRow{ID: u.ID, Email: u.Email, Self: me != nil && u.ID == me.ID, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt})
 	}
+	if v.Replicas, err = s.replicaRows(c); err != nil {
+		return v, err
+	}
 	return v, nil
 }
 

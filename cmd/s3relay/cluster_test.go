@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -293,6 +294,85 @@ func TestClusterDashboardThroughAnyReplica(t *testing.T) {
 		if status := (&browser{tb: t, base: r.URL, c: b.c}).status("/settings"); status != http.StatusSeeOther {
 			t.Errorf("GET /settings on %s after signing out on %s: status %d, want 303 to the sign-in page", r.ID, c.Replicas[1].ID, status)
 		}
+	}
+}
+
+// apiReplicaJSON is an entry of GET /api/v1/replicas.
+type apiReplicaJSON struct {
+	ID      string   `json:"id"`
+	Version string   `json:"version"`
+	Status  string   `json:"status"`
+	Roles   []string `json:"roles"`
+	Self    bool     `json:"self"`
+}
+
+// TestClusterReplicasAreListed: every replica of a cluster is listed, by any
+// of them, as running with the build's version; exactly one routes and one
+// purges; the settings page shows the same, marking the replica that served
+// it; a replica stopped with SIGTERM is listed as stopped.
+func TestClusterReplicasAreListed(t *testing.T) {
+	c := startCluster(t, 3)
+	b := c.signIn()
+	token := c.createToken(b, c.Replicas[0], c.Replicas[1])
+	hc := &http.Client{Timeout: 10 * time.Second}
+	list := func(r *replica) map[string]apiReplicaJSON {
+		t.Helper()
+		var out struct{ Data []apiReplicaJSON }
+		if status := api(t, hc, http.MethodGet, r.URL+"/api/v1/replicas", token, nil, &out); status != http.StatusOK {
+			t.Fatalf("GET /api/v1/replicas on %s: status %d", r.ID, status)
+		}
+		m := map[string]apiReplicaJSON{}
+		for _, x := range out.Data {
+			m[x.ID] = x
+		}
+		return m
+	}
+	count := func(m map[string]apiReplicaJSON, role string) int {
+		n := 0
+		for _, x := range m {
+			if slices.Contains(x.Roles, role) {
+				n++
+			}
+		}
+		return n
+	}
+	var got map[string]apiReplicaJSON
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got = list(c.Replicas[1])
+		running := 0
+		for _, x := range got {
+			if x.Status == "running" {
+				running++
+			}
+		}
+		if running == 3 && count(got, "routing") == 1 && count(got, "retention") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/v1/replicas: %+v, want 3 running, one routing and one purging", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, r := range c.Replicas {
+		x, ok := got[r.ID]
+		if !ok || x.Version == "" || x.Self != (r == c.Replicas[1]) {
+			t.Errorf("%s listed as %+v (found %v), want its version, self only on %s", r.ID, x, ok, c.Replicas[1].ID)
+		}
+	}
+	status, page := b.page(c.Replicas[2].URL, "/settings")
+	if status != http.StatusOK || strings.Count(page, `data-testid="replica-row"`) != 3 || strings.Count(page, "this page") != 1 ||
+		!strings.Contains(page, c.Replicas[2].ID) {
+		t.Errorf("GET /settings on %s: status %d, want 3 replica rows, %s marked as this page", c.Replicas[2].ID, status, c.Replicas[2].ID)
+	}
+	gone := c.Replicas[2]
+	gone.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-gone.done; err != nil {
+		t.Fatalf("%s after SIGTERM: %v", gone.ID, err)
+	}
+	gone.done <- nil
+	if x := list(c.Replicas[0])[gone.ID]; x.Status != "stopped" || len(x.Roles) != 0 {
+		t.Errorf("%s after SIGTERM is listed as %+v, want stopped, with no role", gone.ID, x)
 	}
 }
 

@@ -230,6 +230,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if ecfg.Replica == "" {
 		ecfg.Replica = delivery.DefaultReplicaID()
 	}
+	ecfg.Version = buildVersion()
 	if ecfg.Previous, err = rememberReplica(m.Config.DataDir, ecfg.Replica); err != nil {
 		return err
 	}
