@@ -314,7 +314,7 @@ func (e *Engine) heartbeat(ctx context.Context) {
 		err := e.db.RecordReplica(ctx, e.cfg.Replica, e.cfg.Version, started)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
-			e.log.Warn("record this replica as running (until it works again)", "err", err)
+			e.log.Warn("could not record this replica as running; trying again every 5s (logged once until it works)", "err", err)
 			failing = true
 		case err == nil:
 			failing = false
