@@ -75,6 +75,9 @@ func (r *Retention) PurgeOnce(ctx context.Context) int64 {
 			return 0
 		}
 	}
+	if err := r.DB.PurgeReplicas(ctx); err != nil && ctx.Err() == nil {
+		r.Log.Error("purge replicas", "err", err)
+	}
 	n, err := r.DB.PurgeEvents(ctx, r.DB.Now().Add(-r.Keep), purgeBatch)
 	if err != nil && ctx.Err() == nil {
 		r.Log.Error("purge events", "err", err)

@@ -22,6 +22,24 @@ func MustAppender(tb testing.TB, db *store.DB) *store.Appender {
 	return a
 }
 
+// mustPipeline stores a source "web", an enabled destination it feeds and
+// a mapping "m" of that destination (db needs its keys).
+func mustPipeline(tb testing.TB, db *store.DB) (*store.Source, *store.Destination, *store.Mapping) {
+	tb.Helper()
+	ctx := context.Background()
+	src := MustSource(tb, db, "web")
+	d := validDestination()
+	d.Enabled, d.SourceIDs = true, []string{src.ID}
+	if err := db.CreateDestination(ctx, d); err != nil {
+		tb.Fatal(err)
+	}
+	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
+	if err := db.CreateMapping(ctx, m); err != nil {
+		tb.Fatal(err)
+	}
+	return src, d, m
+}
+
 func MustSource(tb testing.TB, db *store.DB, name string) *store.Source {
 	tb.Helper()
 	s := &store.Source{Name: name}

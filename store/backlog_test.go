@@ -14,16 +14,7 @@ func TestBacklogAndPurgeFollowDelivery(t *testing.T) {
 	keys, _ := store.LoadKeys(t.TempDir())
 	db.UseKeys(keys)
 	a := MustAppender(t, db)
-	src := MustSource(t, db, "web")
-	d := validDestination()
-	d.Enabled, d.SourceIDs = true, []string{src.ID}
-	if err := db.CreateDestination(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
-	if err := db.CreateMapping(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	src, d, m := mustPipeline(t, db)
 	old := received.Add(-30 * 24 * time.Hour)
 	req := mustBatch(t, `{"batch":[
 		{"type":"track","userId":"u","event":"A","messageId":"1"},

@@ -71,16 +71,7 @@ func mustAcquireUpload(t *testing.T, db *store.DB, holder string) {
 		t.Fatal(err)
 	}
 	db.UseKeys(keys)
-	src := MustSource(t, db, "web")
-	d := validDestination()
-	d.Enabled, d.SourceIDs = true, []string{src.ID}
-	if err := db.CreateDestination(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
-	if err := db.CreateMapping(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	_, d, m := mustPipeline(t, db)
 	dl := &store.Delivery{DestinationID: d.ID, MappingID: m.ID, Key: "k"}
 	if err := db.SealDelivery(ctx, dl, nil, store.Position{}); err != nil {
 		t.Fatal(err)

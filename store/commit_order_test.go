@@ -30,16 +30,7 @@ func TestPostgresOutOfOrderCommitIsNotSkipped(t *testing.T) {
 	keys, _ := store.LoadKeys(t.TempDir())
 	db.UseKeys(keys)
 	a := MustAppender(t, db)
-	src := MustSource(t, db, "web")
-	d := validDestination()
-	d.Enabled, d.SourceIDs = true, []string{src.ID}
-	if err := db.CreateDestination(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	m := &store.Mapping{DestinationID: d.ID, Name: "m", Enabled: true}
-	if err := db.CreateMapping(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	src, _, m := mustPipeline(t, db)
 	appendOne := func(id string) {
 		t.Helper()
 		req := mustBatch(t, `{"batch":[{"type":"track","userId":"u","event":"E","messageId":"`+id+`"}]}`)

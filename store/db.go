@@ -96,14 +96,11 @@ func openWith(ctx context.Context, dsn string, fsys fs.FS, dir string, migrate b
 		return nil, err
 	}
 	if db.d.postgres {
-		if err := db.write.PingContext(ctx); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("connect to the database: %w", err)
-		}
+		// The clock's first reading is also the first connection.
 		db.useServerClock()
 		if err := db.syncClock(ctx); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("open db: %w", err)
+			return nil, fmt.Errorf("connect to the database: %w", err)
 		}
 	}
 	dir = db.d.migrationDir(dir)

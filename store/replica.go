@@ -43,17 +43,21 @@ func (r *Replica) Status(now time.Time) string {
 }
 
 // RecordReplica records that replica id, of the given build version and
-// started at started, is running now; it also forgets the replicas gone for
-// a day.
+// started at started, is running now.
 func (db *DB) RecordReplica(ctx context.Context, id, version string, started time.Time) error {
-	now := db.Now()
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO replicas (id, version, started_at, seen_at, stopped_at) VALUES (?, ?, ?, ?, NULL)
 		ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, seen_at = excluded.seen_at, stopped_at = NULL`,
-		id, version, ms(started), ms(now)); err != nil {
+		id, version, ms(started), ms(db.Now())); err != nil {
 		return fmt.Errorf("record replica: %w", err)
 	}
-	if _, err := db.write.ExecContext(ctx, `DELETE FROM replicas WHERE seen_at < ?`, ms(now.Add(-replicaForgetAfter))); err != nil {
-		return fmt.Errorf("record replica: %w", err)
+	return nil
+}
+
+// PurgeReplicas deletes the replicas gone for a day (ListReplicas no longer
+// shows them): part of the retention pass, once for the cluster.
+func (db *DB) PurgeReplicas(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `DELETE FROM replicas WHERE seen_at < ?`, ms(db.Now().Add(-replicaForgetAfter))); err != nil {
+		return fmt.Errorf("purge replicas: %w", err)
 	}
 	return nil
 }

@@ -81,6 +81,9 @@ func TestReplicasAreListedWithTheirLeasesAndStatus(t *testing.T) {
 	if err := db.RecordReplica(ctx, "replica-c", "v1.2.4", clk.Now()); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.PurgeReplicas(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if rs := list(); len(rs) != 1 || rs["replica-c"] == nil {
 		t.Errorf("a day later: %v, want only replica-c", rs)
 	}
