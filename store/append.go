@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -220,11 +221,30 @@ func insertEventsSQL(n int) string {
 // per connection whatever the number of rows, no row costs a parameter of its
 // own, and without drops to count it runs alone, one round trip with no
 // BEGIN or COMMIT. unnest yields the rows in array order, so seqs follow the
-// order of the requests. The ids it returns are those it stored.
-const insertEventsArraysSQL = `INSERT INTO events (source_id, received_at, message_id, kind, type, name, timestamp, size, body)
-	SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bytea[])
-	ON CONFLICT (source_id, message_id) DO NOTHING
-	RETURNING source_id, message_id`
+// order of the requests.
+//
+// events.source_id has no foreign key on PostgreSQL (migration 0015: its
+// check was a trigger and a row lock per event). Instead the statement locks
+// the batch's sources once each, as the check did (FOR KEY SHARE: a source's
+// DELETE waits for this insert, then deletes its events), and inserts nothing
+// unless every one of them still exists. It returns the ids it stored, and
+// then each source it found, with a NULL message id.
+const insertEventsArraysSQL = `WITH live AS (
+		SELECT id FROM sources WHERE id = ANY(?::text[]) FOR KEY SHARE
+	), stored AS (
+		INSERT INTO events (source_id, received_at, message_id, kind, type, name, timestamp, size, body)
+		SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bytea[])
+		WHERE (SELECT count(*) FROM live) = ?
+		ON CONFLICT (source_id, message_id) DO NOTHING
+		RETURNING source_id, message_id
+	)
+	SELECT source_id, message_id FROM stored
+	UNION ALL SELECT id, NULL FROM live`
+
+// errSourceGone fails a group commit holding a request for a source deleted
+// meanwhile; writeBatch then writes each request alone, so only that one
+// fails.
+var errSourceGone = errors.New("store events: the source no longer exists")
 
 // commitArrays is commit on PostgreSQL: one INSERT of every request's
 // events, in a transaction with the drop counts only when there are some.
@@ -234,6 +254,12 @@ func (a *Appender) commitArrays(ctx context.Context, batch []*appendReq) ([]Appe
 	for _, r := range batch {
 		n += len(r.msgs)
 		drops = drops || len(r.drops) > 0
+	}
+	var distinct []string
+	for _, r := range batch {
+		if !slices.Contains(distinct, r.sourceID) {
+			distinct = append(distinct, r.sourceID)
+		}
 	}
 	sources, received := make([]string, 0, n), make([]int64, 0, n)
 	ids, kinds, types, names := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
@@ -260,21 +286,30 @@ func (a *Appender) commitArrays(ctx context.Context, batch []*appendReq) ([]Appe
 	}
 	stored := map[[2]string]bool{}
 	if n > 0 {
-		rows, err := q.QueryContext(ctx, insertEventsArraysSQL, sources, received, ids, kinds, types, names, stamps, sizes, bodies)
+		rows, err := q.QueryContext(ctx, insertEventsArraysSQL, distinct, sources, received, ids, kinds, types, names, stamps, sizes, bodies, len(distinct))
 		if err != nil {
 			return results, fmt.Errorf("store events: %w", err)
 		}
+		live := 0
 		for rows.Next() {
-			var k [2]string
-			if err := rows.Scan(&k[0], &k[1]); err != nil {
+			var source string
+			var id sql.NullString
+			if err := rows.Scan(&source, &id); err != nil {
 				rows.Close()
 				return results, fmt.Errorf("store events: %w", err)
 			}
-			stored[k] = true
+			if !id.Valid {
+				live++
+				continue
+			}
+			stored[[2]string{source, id.String}] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return results, fmt.Errorf("store events: %w", err)
+		}
+		if live < len(distinct) {
+			return results, errSourceGone
 		}
 	}
 	// Each stored id is counted once, for the first message that carried it:

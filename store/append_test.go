@@ -158,6 +158,78 @@ func TestAppendFailsAloneWhenItsSourceIsGone(t *testing.T) {
 	}
 }
 
+// TestDeletingASourceDeletesItsEvents: a source's events go with it (on
+// PostgreSQL a statement trigger deletes them, not a per-row foreign key),
+// and no other source's.
+func TestDeletingASourceDeletesItsEvents(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustAppender(t, db)
+	gone, kept := MustSource(t, db, "gone"), MustSource(t, db, "kept")
+	for _, src := range []*store.Source{gone, kept} {
+		req := mustBatch(t, `{"batch":[{"type":"track","userId":"u","event":"A","messageId":"m1"},{"type":"track","userId":"u","event":"B","messageId":"m2"}]}`)
+		if res, err := a.Append(ctx, src.ID, received, req.Messages, nil); err != nil || res.Stored != 2 {
+			t.Fatalf("append to %s = %+v, %v", src.Name, res, err)
+		}
+	}
+	if err := db.DeleteSource(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]int64{gone.ID: 0, kept.ID: 2} {
+		if n, err := db.Count(ctx, `SELECT count(*) FROM events WHERE source_id = ?`, src); err != nil || n != want {
+			t.Errorf("events of %s after deleting %s: %d, %v; want %d", src, gone.ID, n, err, want)
+		}
+	}
+}
+
+// TestAppendRacingASourceDeletionLeavesNoEvents: requests for a source that
+// is deleted while they are written either fail or are deleted with it; none
+// leaves an event behind, and requests for other sources in the same group
+// commits are stored.
+func TestAppendRacingASourceDeletionLeavesNoEvents(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	a := MustAppender(t, db)
+	gone, kept := MustSource(t, db, "gone"), MustSource(t, db, "kept")
+	const writers, perWriter = 4, 50
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	keptStored := 0
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				body := fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"A","messageId":"w%d-%d"}]}`, w, i)
+				src := gone
+				if i%2 == 1 {
+					src = kept
+				}
+				res, err := a.Append(ctx, src.ID, received, mustBatch(t, body).Messages, nil)
+				if src == kept {
+					if err != nil {
+						t.Errorf("append to the kept source: %v", err)
+					}
+					mu.Lock()
+					keptStored += res.Stored
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := db.DeleteSource(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if n, err := db.Count(ctx, `SELECT count(*) FROM events WHERE source_id = ?`, gone.ID); err != nil || n != 0 {
+		t.Errorf("events of the deleted source: %d, %v; want 0", n, err)
+	}
+	if n, err := db.Count(ctx, `SELECT count(*) FROM events WHERE source_id = ?`, kept.ID); err != nil || n != int64(keptStored) || keptStored != writers*perWriter/2 {
+		t.Errorf("events of the kept source: %d, %v; %d acknowledged, want %d", n, err, keptStored, writers*perWriter/2)
+	}
+}
+
 func TestPurgeEventsKeepsRecentOnes(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)

@@ -89,6 +89,41 @@ func (c *cluster) newDB(tb testing.TB) string {
 	return c.url(name)
 }
 
+// Drop drops the database of a URL from URL now, its connections closed,
+// rather than at the end of the test, then lets the shared server settle:
+// it writes a checkpoint and waits (up to a minute) until no autovacuum
+// worker runs. Benchmarks call it between the runs they compare, so that one
+// run's leftovers (vacuuming its tables, writing its dirty pages) do not
+// slow the next.
+func Drop(tb testing.TB, dbURL string) {
+	tb.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	admin, err := sql.Open("pgx", shared.url("postgres"))
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+strings.TrimPrefix(u.Path, "/")+` WITH (FORCE)`); err != nil {
+		tb.Fatalf("pgtest: drop database: %v", err)
+	}
+	if _, err := admin.ExecContext(ctx, `CHECKPOINT`); err != nil {
+		tb.Fatalf("pgtest: checkpoint: %v", err)
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var workers int
+		if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`).Scan(&workers); err != nil {
+			tb.Fatalf("pgtest: %v", err)
+		}
+		if workers == 0 {
+			return
+		}
+	}
+}
+
 // Server is a PostgreSQL server of one test's own, which the test may stop
 // and start again (a database restart or failover, as its clients see it)
 // without disturbing the tests that share the other one.
