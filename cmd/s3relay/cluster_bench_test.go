@@ -142,13 +142,15 @@ func medianCPU(runs []cpuByProgram, programs []string) cpuByProgram {
 
 // cpuPer formats the CPU time of each program per 1,000 of n events.
 func cpuPer(c cpuByProgram, n int, programs []string) string {
+	// Microseconds per event are milliseconds per 1,000 events.
+	perThousand := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 	var parts []string
 	var total time.Duration
 	for _, p := range programs {
 		total += c[p]
-		parts = append(parts, fmt.Sprintf("%s %.1f ms", p, float64(c[p].Microseconds())/1000*1000/float64(n)))
+		parts = append(parts, fmt.Sprintf("%s %.1f ms", p, perThousand(c[p])))
 	}
-	return strings.Join(parts, ", ") + fmt.Sprintf(" (all %.1f ms)", float64(total.Microseconds())/1000*1000/float64(n))
+	return strings.Join(parts, ", ") + fmt.Sprintf(" (all %.1f ms)", perThousand(total))
 }
 
 // benchCluster sets up a pipeline through the cluster's API, sends bodies
