@@ -180,6 +180,9 @@ func (a *Appender) commit(ctx context.Context, batch []*appendReq) ([]AppendResu
 				args = append(args, r.sourceID, m.ID, m.Kind, m.Type, m.Name, received, ms(m.Timestamp), len(m.Body), m.Body)
 			}
 			res, err := st.ExecContext(ctx, args...)
+			if isForeignKeyViolation(err) {
+				return results, errSourceGone
+			}
 			if err != nil {
 				return results, fmt.Errorf("store events: %w", err)
 			}
@@ -241,10 +244,11 @@ const insertEventsArraysSQL = `WITH live AS (
 	SELECT source_id, message_id FROM stored
 	UNION ALL SELECT id, NULL FROM live`
 
-// errSourceGone fails a group commit holding a request for a source deleted
-// meanwhile; writeBatch then writes each request alone, so only that one
-// fails.
-var errSourceGone = errors.New("store events: the source no longer exists")
+// errSourceGone is the error of a request whose source was deleted after
+// the request found it by its write key: to the client, the key is no longer
+// valid (401). In a group commit it fails the whole batch, and writeBatch
+// then writes each request alone, so only that one fails.
+var errSourceGone = Errorf(EUNAUTHORIZED, "Unknown write key: its source was deleted.")
 
 // commitArrays is commit on PostgreSQL: one INSERT of every request's
 // events, in a transaction with the drop counts only when there are some.
@@ -353,7 +357,9 @@ func countDrops(ctx context.Context, tx execer, r *appendReq) error {
 	for reason, n := range byReason {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO source_drops (source_id, reason, count, last_at, last_example) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (source_id, reason) DO UPDATE SET count = source_drops.count + excluded.count, last_at = excluded.last_at, last_example = excluded.last_example`,
-			r.sourceID, reason, n, ms(r.receivedAt), example[reason]); err != nil {
+			r.sourceID, reason, n, ms(r.receivedAt), example[reason]); isForeignKeyViolation(err) {
+			return errSourceGone
+		} else if err != nil {
 			return fmt.Errorf("count dropped messages: %w", err)
 		}
 	}

@@ -150,8 +150,13 @@ func TestAppendFailsAloneWhenItsSourceIsGone(t *testing.T) {
 	a := MustAppender(t, db)
 	src := MustSource(t, db, "web")
 	req := mustBatch(t, `{"batch":[{"type":"track","userId":"u","event":"A"}]}`)
-	if _, err := a.Append(ctx, "src_deleted", received, req.Messages, nil); err == nil {
-		t.Error("append to a missing source succeeded")
+	// The request found its source by its write key, then the source went:
+	// to the client the key is no longer valid.
+	if _, err := a.Append(ctx, "src_deleted", received, req.Messages, nil); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("append to a missing source: %v, want %s", err, store.EUNAUTHORIZED)
+	}
+	if _, err := a.Append(ctx, "src_deleted", received, nil, []store.Drop{{Reason: "invalid", Example: "{}"}}); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("drops of a missing source: %v, want %s", err, store.EUNAUTHORIZED)
 	}
 	if res, err := a.Append(ctx, src.ID, received, req.Messages, nil); err != nil || res.Stored != 1 {
 		t.Errorf("append after a failed one = %+v, %v", res, err)
@@ -206,6 +211,9 @@ func TestAppendRacingASourceDeletionLeavesNoEvents(t *testing.T) {
 					src = kept
 				}
 				res, err := a.Append(ctx, src.ID, received, mustBatch(t, body).Messages, nil)
+				if src == gone && err != nil && store.ErrorCode(err) != store.EUNAUTHORIZED {
+					t.Errorf("append to the deleted source: %v, want %s", err, store.EUNAUTHORIZED)
+				}
 				if src == kept {
 					if err != nil {
 						t.Errorf("append to the kept source: %v", err)

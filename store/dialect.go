@@ -158,6 +158,15 @@ func isUniqueViolation(err error) bool {
 	return strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY")
 }
 
+// isForeignKeyViolation reports whether err is a foreign key violation, on
+// either database.
+func isForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	return pgCode(err) == "23503" || strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
+
 // isTxConflict reports whether PostgreSQL aborted the transaction to break a
 // deadlock (40P01) or a serialization failure (40001): running it again is
 // the cure.
