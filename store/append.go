@@ -255,12 +255,10 @@ var errSourceGone = Errorf(EUNAUTHORIZED, "Unknown write key: its source was del
 func (a *Appender) commitArrays(ctx context.Context, batch []*appendReq) ([]AppendResult, error) {
 	results := make([]AppendResult, len(batch))
 	n, drops := 0, false
+	var distinct []string // the batch's sources, each once
 	for _, r := range batch {
 		n += len(r.msgs)
 		drops = drops || len(r.drops) > 0
-	}
-	var distinct []string
-	for _, r := range batch {
 		if !slices.Contains(distinct, r.sourceID) {
 			distinct = append(distinct, r.sourceID)
 		}

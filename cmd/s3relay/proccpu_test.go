@@ -27,6 +27,7 @@ func readCPU(names ...string) cpuByProgram {
 		ppid, ticks int64
 		comm        string
 	}
+	self := int64(os.Getpid())
 	procs := map[int64]proc{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -49,21 +50,22 @@ func readCPU(names ...string) cpuByProgram {
 		if len(f) < 15 {
 			continue
 		}
-		p := proc{comm: s[open+1 : end]}
-		p.ppid, _ = strconv.ParseInt(f[1], 10, 64)
-		self := pid == int64(os.Getpid())
-		for i := 11; i <= 14; i++ {
-			// This process's own reaped children are the killed replicas,
-			// counted while they ran: leave them out.
-			if self && i > 12 {
-				break
+		sum := func(fields ...int) (ticks int64) {
+			for _, i := range fields {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				ticks += v
 			}
-			v, _ := strconv.ParseInt(f[i], 10, 64)
-			p.ticks += v
+			return ticks
+		}
+		p := proc{comm: s[open+1 : end], ticks: sum(11, 12)} // utime, stime
+		p.ppid, _ = strconv.ParseInt(f[1], 10, 64)
+		// Reaped children's times (cutime, cstime), except this process's:
+		// its children are the killed replicas, counted while they ran.
+		if pid != self {
+			p.ticks += sum(13, 14)
 		}
 		procs[pid] = p
 	}
-	self := int64(os.Getpid())
 	descends := func(pid int64) bool {
 		for i := 0; i < 64 && pid > 1; i++ {
 			if pid == self {

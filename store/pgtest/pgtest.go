@@ -78,15 +78,19 @@ func (c *cluster) newDB(tb testing.TB) string {
 	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
-	tb.Cleanup(func() {
-		admin, err := sql.Open("pgx", c.url("postgres"))
-		if err != nil {
-			return
-		}
-		defer admin.Close()
-		admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
-	})
+	tb.Cleanup(func() { c.dropDB(name) })
 	return c.url(name)
+}
+
+// dropDB drops a database, closing its connections.
+func (c *cluster) dropDB(name string) error {
+	admin, err := sql.Open("pgx", c.url("postgres"))
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	_, err = admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	return err
 }
 
 // Drop drops the database of a URL from URL now, its connections closed,
@@ -101,15 +105,15 @@ func Drop(tb testing.TB, dbURL string) {
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
+	if err := shared.dropDB(strings.TrimPrefix(u.Path, "/")); err != nil {
+		tb.Fatalf("pgtest: drop database: %v", err)
+	}
 	admin, err := sql.Open("pgx", shared.url("postgres"))
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
 	defer admin.Close()
 	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+strings.TrimPrefix(u.Path, "/")+` WITH (FORCE)`); err != nil {
-		tb.Fatalf("pgtest: drop database: %v", err)
-	}
 	if _, err := admin.ExecContext(ctx, `CHECKPOINT`); err != nil {
 		tb.Fatalf("pgtest: checkpoint: %v", err)
 	}
