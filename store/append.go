@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,15 +19,23 @@ var ErrAppenderStopped = errors.New("the event writer has stopped")
 // fsync covers many requests and throughput does not depend on one commit per
 // request. Append returns only after its messages are durably committed.
 type Appender struct {
-	db       *DB
-	reqs     chan *appendReq
-	stopped  chan struct{}
-	maxBatch int
+	db      *DB
+	reqs    chan *appendReq
+	stopped chan struct{}
+	commits atomic.Int64
 
+	// MaxEvents is the most messages one commit takes (default
+	// DefaultCommitMaxEvents): requests waiting beyond it go in the next
+	// one. A request's messages always go in one commit. Set before Run.
+	MaxEvents int
 	// OnCommit, when set, is called after each commit that stored events:
 	// the delivery engine's wake-up.
 	OnCommit func()
 }
+
+// DefaultCommitMaxEvents is Appender.MaxEvents's default: a commit's
+// statement and its memory stay bounded whatever the queue.
+const DefaultCommitMaxEvents = 20000
 
 type appendReq struct {
 	sourceID   string
@@ -50,7 +59,7 @@ type AppendResult struct {
 
 // NewAppender returns an appender; call Run to start writing.
 func (db *DB) NewAppender() *Appender {
-	return &Appender{db: db, reqs: make(chan *appendReq, 1024), stopped: make(chan struct{}), maxBatch: 20000}
+	return &Appender{db: db, reqs: make(chan *appendReq, 1024), stopped: make(chan struct{}), MaxEvents: DefaultCommitMaxEvents}
 }
 
 // Append stores the messages and counts the drops of one request, and
@@ -92,12 +101,12 @@ func (a *Appender) Run(ctx context.Context) error {
 	}
 }
 
-// gather adds to first every request already waiting, up to maxBatch
+// gather adds to first every request already waiting, up to MaxEvents
 // messages, without waiting for more.
 func (a *Appender) gather(first *appendReq) []*appendReq {
 	batch := []*appendReq{first}
 	n := len(first.msgs)
-	for n < a.maxBatch {
+	for n < a.MaxEvents {
 		select {
 		case r := <-a.reqs:
 			batch = append(batch, r)
@@ -118,20 +127,39 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 	if err != nil && len(batch) > 1 && !isUnavailable(err) {
 		// One request can spoil a shared transaction (its source was deleted
 		// meanwhile, say): write each alone so the others still succeed.
+		stored := false
 		for _, r := range batch {
 			res, err := a.commitRetrying(ctx, []*appendReq{r})
 			a.db.noteWrite(err)
 			r.done <- appendResult{res: res[0], err: err}
+			if err == nil {
+				a.commits.Add(1)
+				stored = true
+			}
+		}
+		if stored {
+			a.committed()
 		}
 		return
 	}
 	for i, r := range batch {
 		r.done <- appendResult{res: results[i], err: err}
 	}
-	if err == nil && a.OnCommit != nil {
+	if err == nil {
+		a.commits.Add(1)
+		a.committed()
+	}
+}
+
+func (a *Appender) committed() {
+	if a.OnCommit != nil {
 		a.OnCommit()
 	}
 }
+
+// Commits is how many commits have stored requests' messages: with the
+// count of messages stored, it tells how many requests share a commit.
+func (a *Appender) Commits() int64 { return a.commits.Load() }
 
 // commitRetrying commits, again when PostgreSQL chose the transaction as a
 // deadlock's victim: two replicas storing the same message ids in other

@@ -163,6 +163,82 @@ func TestAppendFailsAloneWhenItsSourceIsGone(t *testing.T) {
 	}
 }
 
+// queueThenRun queues one request per source of sources (each a message
+// of its own) on an appender that is not running yet, then runs it: they
+// wait together, as requests arriving during a commit do. It returns each
+// request's outcome, in order.
+func queueThenRun(t *testing.T, a *store.Appender, sources ...string) []error {
+	t.Helper()
+	ctx := context.Background()
+	errs := make([]error, len(sources))
+	var wg sync.WaitGroup
+	for i, src := range sources {
+		req := mustBatch(t, fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"A","messageId":"q%d"}]}`, i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = a.Append(ctx, src, received, req.Messages, nil)
+		}()
+		for a.Queued() < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(rctx) }()
+	wg.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return errs
+}
+
+// TestAppendCommitsWaitingRequestsTogether: requests waiting for a commit
+// share the next one, up to MaxEvents messages.
+func TestAppendCommitsWaitingRequestsTogether(t *testing.T) {
+	db := MustOpen(t)
+	src := MustSource(t, db, "web")
+	for _, tc := range []struct{ maxEvents, commits int }{{store.DefaultCommitMaxEvents, 1}, {2, 2}, {1, 3}} {
+		a := db.NewAppender()
+		a.MaxEvents = tc.maxEvents
+		woken := 0
+		a.OnCommit = func() { woken++ }
+		for i, err := range queueThenRun(t, a, src.ID, src.ID, src.ID) {
+			if err != nil {
+				t.Errorf("MaxEvents %d: request %d: %v", tc.maxEvents, i, err)
+			}
+		}
+		if a.Commits() != int64(tc.commits) || woken != tc.commits {
+			t.Errorf("MaxEvents %d: 3 waiting requests of 1 message took %d commits (%d wake-ups), want %d", tc.maxEvents, a.Commits(), woken, tc.commits)
+		}
+		if err := db.Exec(context.Background(), `DELETE FROM events`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestAppendSpoiledCommitStoresTheOthersAlone: a request for a deleted
+// source spoils its shared commit; the others are then stored one by one,
+// and the engine is woken for them.
+func TestAppendSpoiledCommitStoresTheOthersAlone(t *testing.T) {
+	db := MustOpen(t)
+	src := MustSource(t, db, "web")
+	a := db.NewAppender()
+	woken := 0
+	a.OnCommit = func() { woken++ }
+	errs := queueThenRun(t, a, src.ID, "src_deleted", src.ID)
+	if errs[0] != nil || errs[2] != nil || store.ErrorCode(errs[1]) != store.EUNAUTHORIZED {
+		t.Errorf("outcomes = %v; want the deleted source's alone refused (%s)", errs, store.EUNAUTHORIZED)
+	}
+	if a.Commits() != 2 || woken == 0 {
+		t.Errorf("%d commits, %d wake-ups; want the 2 requests stored alone and the engine woken", a.Commits(), woken)
+	}
+	if n, err := db.Count(context.Background(), `SELECT count(*) FROM events`); err != nil || n != 2 {
+		t.Errorf("%d events stored, %v; want 2", n, err)
+	}
+}
+
 // TestDeletingASourceDeletesItsEvents: a source's events go with it (on
 // PostgreSQL a statement trigger deletes them, not a per-row foreign key),
 // and no other source's.

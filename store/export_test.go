@@ -85,3 +85,6 @@ func SkewLocalClock(ctx context.Context, db *DB, d time.Duration) error {
 	db.clock.local = func() time.Time { return time.Now().Add(d) }
 	return db.syncClock(ctx)
 }
+
+// Queued is how many requests wait for the appender's next commit.
+func (a *Appender) Queued() int { return len(a.reqs) }

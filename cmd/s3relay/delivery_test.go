@@ -225,6 +225,10 @@ func TestSegmentClientToS3EndToEnd(t *testing.T) {
 	}
 	p.waitAllDelivered(t, tracks, n-n/10, 90*time.Second)
 	p.waitAllDelivered(t, all, n, 90*time.Second)
+	// The client sent n/250 batches: at most that many commits stored them.
+	if c := scrapeCounter(t, http.DefaultClient, s.URL, "s3relay_event_commits_total"); c < 1 || c > n/250 {
+		t.Errorf("s3relay_event_commits_total = %v after %d requests", c, n/250)
+	}
 	if code := s.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit code %d", code)
 	}

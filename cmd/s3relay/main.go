@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/term"
 
 	"github.com/s3relay/s3relay/delivery"
@@ -158,7 +159,10 @@ type Config struct {
 	AdminPassword string
 	MaxBacklog    int64
 	Retention     time.Duration
-	Engine        delivery.Config
+	// CommitMaxEvents is the most events one commit of the event writer
+	// takes (store.Appender.MaxEvents).
+	CommitMaxEvents int
+	Engine          delivery.Config
 	// DenyPrivateEndpoints refuses loopback and private addresses for
 	// destinations' custom endpoints, besides the link-local and metadata
 	// addresses always refused.
@@ -221,6 +225,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.DB.UseKeys(keys)
 	m.Events = m.DB.NewAppender()
+	if m.Config.CommitMaxEvents > 0 {
+		m.Events.MaxEvents = m.Config.CommitMaxEvents
+	}
 	clients := &s3.Factory{Endpoints: s3.EndpointPolicy{DenyPrivate: m.Config.DenyPrivateEndpoints}}
 	m.DB.UseEndpointCheck(clients.CheckEndpoint)
 	// The data dir, locked, remembers the replica id of the process before
@@ -243,6 +250,10 @@ func (m *Main) Open(ctx context.Context) error {
 			Destinations: delivery.NewTester(m.DB, clients)})
 	if err == nil {
 		m.HTTP.Registerer().MustRegister(m.Engine.Collectors()...)
+		m.HTTP.Registerer().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "s3relay_event_commits_total",
+			Help: "Commits of the event writer; s3relay_events_received_total over it is how many events share a commit.",
+		}, func() float64 { return float64(m.Events.Commits()) }))
 	}
 	if err != nil {
 		return &usageError{err.Error()}
@@ -316,6 +327,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	attempts := fs.String("max-attempts", env("S3RELAY_MAX_ATTEMPTS", "0"), "attempts after which a delivery fails even inside --retry-for; 0 for no limit (env S3RELAY_MAX_ATTEMPTS)")
 	retryFor := fs.String("retry-for", env("S3RELAY_RETRY_FOR", "24h"), "how long a delivery failing for a retryable reason is retried before it fails (env S3RELAY_RETRY_FOR)")
 	rowGroup := fs.String("parquet-row-group-bytes", env("S3RELAY_PARQUET_ROW_GROUP_BYTES", "67108864"), "size of a parquet file's values at which it starts another row group (env S3RELAY_PARQUET_ROW_GROUP_BYTES)")
+	commitMax := fs.String("commit-max-events", env("S3RELAY_COMMIT_MAX_EVENTS", strconv.Itoa(store.DefaultCommitMaxEvents)), "most events the requests waiting to be stored share one commit with; a request's events always go in one (env S3RELAY_COMMIT_MAX_EVENTS)")
 	backoffMax := fs.String("max-backoff", env("S3RELAY_MAX_BACKOFF", "5m"), "longest wait between attempts (env S3RELAY_MAX_BACKOFF)")
 	denyPrivate, denyErr := strconv.ParseBool(env("S3RELAY_DENY_PRIVATE_ENDPOINTS", "false"))
 	if denyErr != nil {
@@ -350,6 +362,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.Engine.ParquetRowGroupBytes, err = strconv.ParseInt(*rowGroup, 10, 64); err != nil || cfg.Engine.ParquetRowGroupBytes < 1<<20 {
 		return &usageError{fmt.Sprintf("--parquet-row-group-bytes %q: want a whole number of bytes, at least 1048576", *rowGroup)}
+	}
+	if cfg.CommitMaxEvents, err = strconv.Atoi(*commitMax); err != nil || cfg.CommitMaxEvents < 1 || cfg.CommitMaxEvents > 1000000 {
+		return &usageError{fmt.Sprintf("--commit-max-events %q: want a whole number from 1 to 1000000", *commitMax)}
 	}
 	if cfg.Engine.BackoffMax, err = time.ParseDuration(*backoffMax); err != nil || cfg.Engine.BackoffMax < time.Second {
 		return &usageError{fmt.Sprintf("--max-backoff %q: want a duration of at least 1s, such as 5m", *backoffMax)}

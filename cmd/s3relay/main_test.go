@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,6 +178,32 @@ func apiGet(tb testing.TB, url, token string) (int, map[string]any) {
 	return resp.StatusCode, body
 }
 
+// scrapeCounter reads a counter without labels of its own from a server's
+// /metrics (the replica label every metric carries aside).
+func scrapeCounter(tb testing.TB, hc *http.Client, base, name string) float64 {
+	tb.Helper()
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok && (rest[0] == ' ' || rest[0] == '{') {
+			v, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
+			if err != nil {
+				tb.Fatalf("%s: %q: %v", base, line, err)
+			}
+			return v
+		}
+	}
+	tb.Fatalf("%s/metrics has no %s", base, name)
+	return 0
+}
+
 func TestFirstStartCreatesDataDirAndServesSetup(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	s := startServer(t, dataDir)
@@ -258,6 +285,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{"bad workers", "", []string{"serve", "--upload-workers", "0"}, 2, "--upload-workers"},
 		{"bad retention", "", []string{"serve", "--retention", "forever"}, 2, "--retention"},
 		{"bad backlog", "", []string{"serve", "--max-backlog", "-1"}, 2, "--max-backlog"},
+		{"bad commit size", "", []string{"serve", "--commit-max-events", "0"}, 2, "--commit-max-events"},
 		{"token without name", "", []string{"token", "create", "--data-dir", dataDir}, 2, "--name is required"},
 		{"user without email", "", []string{"user", "add", "--data-dir", dataDir}, 2, "--email is required"},
 		{"user short password", "short\n", []string{"user", "add", "--email", "a@example.com", "--data-dir", dataDir}, 2, "at least 8"},
