@@ -38,7 +38,9 @@ type Appender struct {
 const DefaultCommitMaxEvents = 20000
 
 type appendReq struct {
-	sourceID   string
+	sourceID string
+	// writeKey, when set, must still be the source's key at the commit.
+	writeKey   string
 	receivedAt time.Time
 	msgs       []*Message
 	drops      []Drop
@@ -65,7 +67,20 @@ func (db *DB) NewAppender() *Appender {
 // Append stores the messages and counts the drops of one request, and
 // returns once they are committed.
 func (a *Appender) Append(ctx context.Context, sourceID string, receivedAt time.Time, msgs []*Message, drops []Drop) (AppendResult, error) {
-	r := &appendReq{sourceID: sourceID, receivedAt: receivedAt, msgs: msgs, drops: drops, done: make(chan appendResult, 1)}
+	return a.append(ctx, &appendReq{sourceID: sourceID, receivedAt: receivedAt, msgs: msgs, drops: drops})
+}
+
+// AppendFor is Append for a request authenticated by src's write key, as
+// SourceByWriteKey found it: its messages are refused (EUNAUTHORIZED) unless
+// that key is still the source's when they are committed, so a key replaced
+// or a source deleted on another replica stops working at once, whatever
+// that lookup remembered.
+func (a *Appender) AppendFor(ctx context.Context, src *Source, receivedAt time.Time, msgs []*Message, drops []Drop) (AppendResult, error) {
+	return a.append(ctx, &appendReq{sourceID: src.ID, writeKey: src.WriteKey, receivedAt: receivedAt, msgs: msgs, drops: drops})
+}
+
+func (a *Appender) append(ctx context.Context, r *appendReq) (AppendResult, error) {
+	r.done = make(chan appendResult, 1)
 	select {
 	case a.reqs <- r:
 	case <-a.stopped:
@@ -193,6 +208,16 @@ func (a *Appender) commit(ctx context.Context, batch []*appendReq) ([]AppendResu
 		}
 	}()
 	for i, r := range batch {
+		if r.writeKey != "" && len(r.msgs) > 0 {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM sources WHERE id = ? AND write_key = ?`, r.sourceID, r.writeKey).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return results, errSourceGone
+			}
+			if err != nil {
+				return results, fmt.Errorf("store events: %w", err)
+			}
+		}
 		received := ms(r.receivedAt)
 		for start := 0; start < len(r.msgs); start += insertChunk {
 			chunk := r.msgs[start:min(start+insertChunk, len(r.msgs))]
@@ -258,10 +283,12 @@ func insertEventsSQL(n int) string {
 // check was a trigger and a row lock per event). Instead the statement locks
 // the batch's sources once each, as the check did (FOR KEY SHARE: a source's
 // DELETE waits for this insert, then deletes its events), and inserts nothing
-// unless every one of them still exists. It returns the ids it stored, and
-// then each source it found, with a NULL message id.
+// unless every one of them still exists, with the write key each request
+// came with (AppendFor; an empty key is not checked). It returns the ids it
+// stored, and then each (source, key) it found, with a NULL message id.
 const insertEventsArraysSQL = `WITH live AS (
-		SELECT id FROM sources WHERE id = ANY(?::text[]) FOR KEY SHARE
+		SELECT s.id FROM sources s JOIN unnest(?::text[], ?::text[]) AS k(id, key) ON s.id = k.id AND (k.key = '' OR s.write_key = k.key)
+		FOR KEY SHARE OF s
 	), stored AS (
 		INSERT INTO events (source_id, received_at, message_id, kind, type, name, timestamp, size, body)
 		SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bytea[])
@@ -272,24 +299,29 @@ const insertEventsArraysSQL = `WITH live AS (
 	SELECT source_id, message_id FROM stored
 	UNION ALL SELECT id, NULL FROM live`
 
-// errSourceGone is the error of a request whose source was deleted after
-// the request found it by its write key: to the client, the key is no longer
-// valid (401). In a group commit it fails the whole batch, and writeBatch
-// then writes each request alone, so only that one fails.
-var errSourceGone = Errorf(EUNAUTHORIZED, "Unknown write key: its source was deleted.")
+// errSourceGone is the error of a request whose source was deleted, or
+// given a new write key, after the request found it by its key: to the
+// client, the key is no longer valid (401). In a group commit it fails the
+// whole batch, and writeBatch then writes each request alone, so only that
+// one fails.
+var errSourceGone = Errorf(EUNAUTHORIZED, "Unknown write key: it was replaced, or its source deleted.")
 
 // commitArrays is commit on PostgreSQL: one INSERT of every request's
 // events, in a transaction with the drop counts only when there are some.
 func (a *Appender) commitArrays(ctx context.Context, batch []*appendReq) ([]AppendResult, error) {
 	results := make([]AppendResult, len(batch))
 	n, drops := 0, false
-	var distinct []string // the batch's sources, each once
+	var distinct [][2]string // the batch's sources with their requests' write keys, each once
 	for _, r := range batch {
 		n += len(r.msgs)
 		drops = drops || len(r.drops) > 0
-		if !slices.Contains(distinct, r.sourceID) {
-			distinct = append(distinct, r.sourceID)
+		if k := [2]string{r.sourceID, r.writeKey}; len(r.msgs) > 0 && !slices.Contains(distinct, k) {
+			distinct = append(distinct, k)
 		}
+	}
+	liveIDs, liveKeys := make([]string, len(distinct)), make([]string, len(distinct))
+	for i, k := range distinct {
+		liveIDs[i], liveKeys[i] = k[0], k[1]
 	}
 	sources, received := make([]string, 0, n), make([]int64, 0, n)
 	ids, kinds, types, names := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
@@ -316,7 +348,7 @@ func (a *Appender) commitArrays(ctx context.Context, batch []*appendReq) ([]Appe
 	}
 	stored := map[[2]string]bool{}
 	if n > 0 {
-		rows, err := q.QueryContext(ctx, insertEventsArraysSQL, distinct, sources, received, ids, kinds, types, names, stamps, sizes, bodies, len(distinct))
+		rows, err := q.QueryContext(ctx, insertEventsArraysSQL, liveIDs, liveKeys, sources, received, ids, kinds, types, names, stamps, sizes, bodies, len(distinct))
 		if err != nil {
 			return results, fmt.Errorf("store events: %w", err)
 		}

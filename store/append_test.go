@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -163,21 +164,20 @@ func TestAppendFailsAloneWhenItsSourceIsGone(t *testing.T) {
 	}
 }
 
-// queueThenRun queues one request per source of sources (each a message
-// of its own) on an appender that is not running yet, then runs it: they
-// wait together, as requests arriving during a commit do. It returns each
-// request's outcome, in order.
-func queueThenRun(t *testing.T, a *store.Appender, sources ...string) []error {
+// queueThenRun queues each request (an Append or AppendFor call) on an
+// appender that is not running yet, then runs it: they wait together, as
+// requests arriving during a commit do. It returns each request's outcome,
+// in order.
+func queueThenRun(t *testing.T, a *store.Appender, reqs ...func(context.Context) error) []error {
 	t.Helper()
 	ctx := context.Background()
-	errs := make([]error, len(sources))
+	errs := make([]error, len(reqs))
 	var wg sync.WaitGroup
-	for i, src := range sources {
-		req := mustBatch(t, fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"A","messageId":"q%d"}]}`, i))
+	for i, req := range reqs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = a.Append(ctx, src, received, req.Messages, nil)
+			errs[i] = req(ctx)
 		}()
 		for a.Queued() < i+1 {
 			time.Sleep(time.Millisecond)
@@ -194,6 +194,24 @@ func queueThenRun(t *testing.T, a *store.Appender, sources ...string) []error {
 	return errs
 }
 
+// appendOne is a request of one message with its own id, for source id.
+func appendOne(t *testing.T, a *store.Appender, sourceID string) func(context.Context) error {
+	req := mustBatch(t, fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"A","messageId":%q}]}`, store.NewID("m")))
+	return func(ctx context.Context) error {
+		_, err := a.Append(ctx, sourceID, received, req.Messages, nil)
+		return err
+	}
+}
+
+// appendOneFor is appendOne through AppendFor, with src's write key.
+func appendOneFor(t *testing.T, a *store.Appender, src store.Source) func(context.Context) error {
+	req := mustBatch(t, fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"A","messageId":%q}]}`, store.NewID("m")))
+	return func(ctx context.Context) error {
+		_, err := a.AppendFor(ctx, &src, received, req.Messages, nil)
+		return err
+	}
+}
+
 // TestAppendCommitsWaitingRequestsTogether: requests waiting for a commit
 // share the next one, up to MaxEvents messages.
 func TestAppendCommitsWaitingRequestsTogether(t *testing.T) {
@@ -204,16 +222,13 @@ func TestAppendCommitsWaitingRequestsTogether(t *testing.T) {
 		a.MaxEvents = tc.maxEvents
 		woken := 0
 		a.OnCommit = func() { woken++ }
-		for i, err := range queueThenRun(t, a, src.ID, src.ID, src.ID) {
+		for i, err := range queueThenRun(t, a, appendOne(t, a, src.ID), appendOne(t, a, src.ID), appendOne(t, a, src.ID)) {
 			if err != nil {
 				t.Errorf("MaxEvents %d: request %d: %v", tc.maxEvents, i, err)
 			}
 		}
 		if a.Commits() != int64(tc.commits) || woken != tc.commits {
 			t.Errorf("MaxEvents %d: 3 waiting requests of 1 message took %d commits (%d wake-ups), want %d", tc.maxEvents, a.Commits(), woken, tc.commits)
-		}
-		if err := db.Exec(context.Background(), `DELETE FROM events`); err != nil {
-			t.Fatal(err)
 		}
 	}
 }
@@ -227,7 +242,7 @@ func TestAppendSpoiledCommitStoresTheOthersAlone(t *testing.T) {
 	a := db.NewAppender()
 	woken := 0
 	a.OnCommit = func() { woken++ }
-	errs := queueThenRun(t, a, src.ID, "src_deleted", src.ID)
+	errs := queueThenRun(t, a, appendOne(t, a, src.ID), appendOne(t, a, "src_deleted"), appendOne(t, a, src.ID))
 	if errs[0] != nil || errs[2] != nil || store.ErrorCode(errs[1]) != store.EUNAUTHORIZED {
 		t.Errorf("outcomes = %v; want the deleted source's alone refused (%s)", errs, store.EUNAUTHORIZED)
 	}
@@ -236,6 +251,109 @@ func TestAppendSpoiledCommitStoresTheOthersAlone(t *testing.T) {
 	}
 	if n, err := db.Count(context.Background(), `SELECT count(*) FROM events`); err != nil || n != 2 {
 		t.Errorf("%d events stored, %v; want 2", n, err)
+	}
+}
+
+// TestAppendForRefusesAReplacedWriteKey: a request found its source by a
+// write key that was replaced before its commit; its messages are refused
+// (401), alone in a shared commit, and the new key's are stored.
+func TestAppendForRefusesAReplacedWriteKey(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	src := MustSource(t, db, "web")
+	old := *src
+	rotated, err := db.RotateWriteKey(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := db.NewAppender()
+	errs := queueThenRun(t, a, appendOneFor(t, a, *rotated), appendOneFor(t, a, old), appendOneFor(t, a, *rotated))
+	if errs[0] != nil || errs[2] != nil || store.ErrorCode(errs[1]) != store.EUNAUTHORIZED {
+		t.Errorf("outcomes = %v; want the replaced key's request alone refused (%s)", errs, store.EUNAUTHORIZED)
+	}
+	if n, err := db.Count(ctx, `SELECT count(*) FROM events`); err != nil || n != 2 {
+		t.Errorf("%d events stored, %v; want the new key's 2", n, err)
+	}
+}
+
+// TestSourceByWriteKeyForgetsChangesAtOnce: the sources SourceByWriteKey
+// remembers are forgotten when one changes through the same DB.
+func TestSourceByWriteKeyForgetsChangesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	src := MustSource(t, db, "web")
+	if _, err := db.SourceByWriteKey(ctx, src.WriteKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SetAllowedOrigins(ctx, src.ID, []string{"https://shop.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := db.SourceByWriteKey(ctx, src.WriteKey); err != nil || !slices.Equal(s.AllowedOrigins, []string{"https://shop.example.com"}) {
+		t.Errorf("after setting origins: %+v, %v", s, err)
+	}
+	rotated, err := db.RotateWriteKey(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SourceByWriteKey(ctx, src.WriteKey); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("old key after rotation: %v, want %s", err, store.EUNAUTHORIZED)
+	}
+	if _, err := db.SourceByWriteKey(ctx, rotated.WriteKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteSource(ctx, src.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SourceByWriteKey(ctx, rotated.WriteKey); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("key of a deleted source: %v, want %s", err, store.EUNAUTHORIZED)
+	}
+}
+
+// TestWriteKeyReplacedOnAnotherReplica: another replica (a second DB on the
+// same PostgreSQL database) replaces a write key this one remembers. This
+// one's lookup may still find the source for a moment, but the old key's
+// messages are refused at once, and the lookup forgets it within a second.
+func TestWriteKeyReplacedOnAnotherReplica(t *testing.T) {
+	if backend != "postgres" {
+		return // one process per SQLite file: every change is made through the one DB
+	}
+	ctx := context.Background()
+	dsn := MustDSN(t)
+	here, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer here.Close()
+	there, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer there.Close()
+	src := MustSource(t, here, "web")
+	if _, err := here.SourceByWriteKey(ctx, src.WriteKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := there.RotateWriteKey(ctx, src.ID); err != nil {
+		t.Fatal(err)
+	}
+	a := MustAppender(t, here)
+	found, err := here.SourceByWriteKey(ctx, src.WriteKey)
+	if err == nil {
+		req := mustBatch(t, `{"batch":[{"type":"track","userId":"u","event":"A"}]}`)
+		if _, err := a.AppendFor(ctx, found, received, req.Messages, nil); store.ErrorCode(err) != store.EUNAUTHORIZED {
+			t.Errorf("append with the replaced key: %v, want %s", err, store.EUNAUTHORIZED)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := here.SourceByWriteKey(ctx, src.WriteKey)
+		if store.ErrorCode(err) == store.EUNAUTHORIZED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replaced key still finds its source after 5 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -42,6 +42,8 @@ type DB struct {
 	disk  diskState
 	// endpointCheck refuses custom endpoints before they are stored; see UseEndpointCheck.
 	endpointCheck func(endpoint string) error
+	// byWriteKey holds sources recently found by their write keys.
+	byWriteKey sourceCache
 
 	// Now returns the current time, the database server's on PostgreSQL
 	// (see clock.go); tests replace it to control the clock.

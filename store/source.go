@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -85,12 +86,87 @@ func (db *DB) SourceByID(ctx context.Context, id string) (*Source, error) {
 
 // SourceByWriteKey returns the source with this write key. Returns
 // EUNAUTHORIZED when no source has it.
+//
+// Every ingestion request asks, so a source found is remembered for
+// sourceCacheTTL. Changes made through this DB forget every source at once;
+// a change made by another replica shows within sourceCacheTTL, and its
+// write key's events no sooner: Appender.AppendFor checks, as it commits,
+// that the key still names the source.
 func (db *DB) SourceByWriteKey(ctx context.Context, key string) (*Source, error) {
+	if s := db.byWriteKey.get(key); s != nil {
+		return s, nil
+	}
+	gen := db.byWriteKey.generation()
 	s, err := db.sourceWhere(ctx, "write_key = ?", key)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, Errorf(EUNAUTHORIZED, "Unknown write key.")
 	}
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	db.byWriteKey.put(key, s, gen)
+	return s, nil
+}
+
+// sourceCacheTTL is how long SourceByWriteKey remembers a source, and so
+// how long another replica's change of its allowed origins takes to apply
+// here. sourceCacheMax bounds how many it remembers.
+const (
+	sourceCacheTTL = time.Second
+	sourceCacheMax = 10000
+)
+
+// sourceCache holds sources by write key, each with when it was read.
+type sourceCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedSource
+	// gen counts forget calls: a read that began before one is not kept,
+	// as it may hold what was just changed.
+	gen uint64
+}
+
+type cachedSource struct {
+	s  Source
+	at time.Time
+}
+
+// get returns a copy of the source remembered for key, if still fresh.
+func (c *sourceCache) get(key string) *Source {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || time.Since(e.at) >= sourceCacheTTL {
+		return nil
+	}
+	s := e.s
+	return &s
+}
+
+func (c *sourceCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put remembers s for key, unless the cache was emptied since gen.
+func (c *sourceCache) put(key string, s *Source, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.entries == nil || len(c.entries) >= sourceCacheMax {
+		c.entries = map[string]cachedSource{}
+	}
+	c.entries[key] = cachedSource{s: *s, at: time.Now()}
+}
+
+// forget empties the cache: a source changed.
+func (c *sourceCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = nil
+	c.gen++
 }
 
 func (db *DB) sourceWhere(ctx context.Context, where string, arg any) (*Source, error) {
@@ -247,6 +323,7 @@ func (db *DB) RotateWriteKey(ctx context.Context, id string) (*Source, error) {
 }
 
 func (db *DB) updateSource(ctx context.Context, id, set string, arg any) (*Source, error) {
+	defer db.byWriteKey.forget()
 	res, err := db.write.ExecContext(ctx, `UPDATE sources SET `+set+`, updated_at = ? WHERE id = ?`, arg, ms(db.Now()), id)
 	if err != nil {
 		return nil, fmt.Errorf("update source: %w", err)
@@ -259,6 +336,7 @@ func (db *DB) updateSource(ctx context.Context, id, set string, arg any) (*Sourc
 
 // DeleteSource deletes a source and its stored events. Returns ENOTFOUND.
 func (db *DB) DeleteSource(ctx context.Context, id string) error {
+	defer db.byWriteKey.forget()
 	res, err := db.write.ExecContext(ctx, `DELETE FROM sources WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete source: %w", err)

@@ -131,5 +131,9 @@ func signInAt(url string) []chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(`//input[@id=//label[text()="Email"]/@for]`, adminEmail),
 		chromedp.SendKeys(`//input[@id=//label[text()="Password"]/@for]`, adminPassword),
 		chromedp.Click(`//button[text()="Sign in"]`),
+		// Signed in once the sign-in form has gone: the sign-in page has a
+		// main h1 too, and a navigation started while its form's POST is in
+		// flight is aborted by that POST's redirect (net::ERR_ABORTED).
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="login-form"]`)),
 	}
 }

@@ -21,7 +21,7 @@ import (
 // Appender stores accepted messages durably; Append returns once they are
 // committed.
 type Appender interface {
-	Append(ctx context.Context, sourceID string, receivedAt time.Time, msgs []*store.Message, drops []store.Drop) (store.AppendResult, error)
+	AppendFor(ctx context.Context, src *store.Source, receivedAt time.Time, msgs []*store.Message, drops []store.Drop) (store.AppendResult, error)
 }
 
 // Backlogger tells how many stored events still wait for delivery.
@@ -149,7 +149,7 @@ func (s *Server) store(c echo.Context, src *store.Source, receivedAt time.Time, 
 			return echo.NewHTTPError(http.StatusTooManyRequests, "Delivery is behind: "+strconv.FormatInt(n, 10)+" events wait. Retry later.")
 		}
 	}
-	res, err := s.events.Append(c.Request().Context(), src.ID, receivedAt, msgs, drops)
+	res, err := s.events.AppendFor(c.Request().Context(), src, receivedAt, msgs, drops)
 	if err != nil {
 		return err
 	}
