@@ -142,18 +142,13 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 	if err != nil && len(batch) > 1 && !isUnavailable(err) {
 		// One request can spoil a shared transaction (its source was deleted
 		// meanwhile, say): write each alone so the others still succeed.
-		stored := false
 		for _, r := range batch {
 			res, err := a.commitRetrying(ctx, []*appendReq{r})
 			a.db.noteWrite(err)
 			r.done <- appendResult{res: res[0], err: err}
 			if err == nil {
-				a.commits.Add(1)
-				stored = true
+				a.committed()
 			}
-		}
-		if stored {
-			a.committed()
 		}
 		return
 	}
@@ -161,12 +156,13 @@ func (a *Appender) writeBatch(batch []*appendReq) {
 		r.done <- appendResult{res: results[i], err: err}
 	}
 	if err == nil {
-		a.commits.Add(1)
 		a.committed()
 	}
 }
 
+// committed counts a commit that stored requests and wakes the engine.
 func (a *Appender) committed() {
+	a.commits.Add(1)
 	if a.OnCommit != nil {
 		a.OnCommit()
 	}

@@ -194,16 +194,14 @@ func queueThenRun(t *testing.T, a *store.Appender, reqs ...func(context.Context)
 	return errs
 }
 
-// appendOne is a request of one message with its own id, for source id.
+// appendOne is a request of one message with its own id, for source id
+// (its write key is not checked).
 func appendOne(t *testing.T, a *store.Appender, sourceID string) func(context.Context) error {
-	req := mustBatch(t, fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"A","messageId":%q}]}`, store.NewID("m")))
-	return func(ctx context.Context) error {
-		_, err := a.Append(ctx, sourceID, received, req.Messages, nil)
-		return err
-	}
+	return appendOneFor(t, a, store.Source{ID: sourceID})
 }
 
-// appendOneFor is appendOne through AppendFor, with src's write key.
+// appendOneFor is a request of one message with its own id through
+// AppendFor, with src's write key (none: not checked).
 func appendOneFor(t *testing.T, a *store.Appender, src store.Source) func(context.Context) error {
 	req := mustBatch(t, fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","event":"A","messageId":%q}]}`, store.NewID("m")))
 	return func(ctx context.Context) error {
